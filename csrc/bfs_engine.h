@@ -1,0 +1,138 @@
+/*
+ * benchfs engine: one event loop per process that owns an io_uring ring, a
+ * UCX context/worker and the worker's event fd (DESIGN.md D1).
+ *
+ * The engine has no policy. It moves bytes and reports completions:
+ *   - clients send requests and get one REPLY event per request;
+ *   - servers get REQUEST events for opcodes Python handles (metadata) and
+ *     answer them with bfs_reply(); the bulk opcodes (WRITE, READ, FSYNC) are
+ *     served entirely in C: network -> io_uring -> reply.
+ * Python sees batches of bfs_event_t from bfs_progress(), never a callback.
+ *
+ * Every function returning int returns 0 or a negative errno.
+ * Only the declarations between the CDEF markers are read by build_ffi.py.
+ */
+#ifndef BFS_ENGINE_H
+#define BFS_ENGINE_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+/* CDEF-BEGIN */
+#define BFS_WIRE_MAGIC 0x42465331 /* "BFS1" */
+#define BFS_WIRE_VERSION 1
+
+/* Opcodes below BFS_OP_FIRST_PYTHON are served by the engine itself. */
+#define BFS_OP_REPLY 0
+#define BFS_OP_WRITE 1 /* payload -> chunk file of ino at offset    */
+#define BFS_OP_READ 2  /* chunk file of ino [offset, +length) -> reply */
+#define BFS_OP_FSYNC 3 /* fsync (offset=1: fdatasync) chunk file of ino */
+#define BFS_OP_FIRST_PYTHON 16
+#define BFS_OP_MAX 255
+
+/* Fixed wire header, sent as the UCX AM header. Little-endian host order. */
+typedef struct {
+    uint32_t magic;   /* BFS_WIRE_MAGIC */
+    uint8_t version;  /* BFS_WIRE_VERSION */
+    uint8_t flags;    /* reserved, 0 */
+    uint16_t opcode;  /* BFS_OP_* or a Python opcode; BFS_OP_REPLY on replies */
+    uint64_t req_id;  /* chosen by the requester, echoed in the reply */
+    int32_t status;   /* replies: 0 or a positive errno */
+    uint32_t reserved;
+    uint64_t ino;     /* bulk ops: inode number */
+    uint64_t offset;  /* bulk ops: byte offset in the file */
+    uint64_t length;  /* bulk ops: byte count; replies: bytes of result */
+} bfs_wire_header_t;
+
+enum {
+    BFS_EV_REPLY = 1,      /* client: reply to one of our requests arrived */
+    BFS_EV_REQUEST = 2,    /* server: a request for Python; answer with bfs_reply */
+    BFS_EV_CONN_ERROR = 3, /* a connection failed; conn says which */
+    BFS_EV_MALFORMED = 4   /* a frame was dropped; status says why (BFS_BAD_*) */
+};
+
+enum {
+    BFS_BAD_HEADER_LEN = 1,
+    BFS_BAD_MAGIC = 2,
+    BFS_BAD_VERSION = 3,
+    BFS_BAD_OPCODE = 4,
+    BFS_BAD_LENGTH = 5,
+    BFS_BAD_REQ_ID = 6
+};
+
+typedef struct {
+    uint32_t kind;    /* BFS_EV_* */
+    int32_t status;   /* REPLY: errno from server or local errno; MALFORMED: BFS_BAD_* */
+    uint64_t req_id;  /* REPLY: the request id; REQUEST: handle for bfs_reply */
+    uint64_t conn;    /* connection id (client side) or peer id (server side) */
+    uint32_t opcode;
+    uint32_t reserved;
+    uint64_t ino;
+    uint64_t offset;
+    uint64_t length;  /* REPLY: bytes of reply payload (written to recv_buf if given) */
+    void *data;       /* payload owned by the engine, or NULL; see bfs_event_release */
+    uint64_t data_len;
+} bfs_event_t;
+
+typedef struct {
+    const char *listen_host;  /* NULL: do not listen (a pure client) */
+    uint16_t listen_port;     /* 0: ephemeral; see bfs_listen_port */
+    const char *data_dir;     /* chunk files live in data_dir/chunks; NULL for clients */
+    uint32_t spin_us;         /* bounded busy-poll before sleeping; 0 = sleep at once */
+    uint32_t rndv_thresh;     /* payloads larger than this go rendezvous */
+    uint32_t ring_entries;    /* io_uring SQ size */
+    uint64_t pool_buf_size;   /* size of each aligned pool buffer */
+    uint32_t pool_bufs;       /* buffers preallocated */
+    int err_mode_peer;        /* 1: UCP_ERR_HANDLING_MODE_PEER (detects dead peers; no shm) */
+    int o_direct;             /* open chunk files with O_DIRECT */
+} bfs_config_t;
+
+typedef struct bfs_engine bfs_engine_t;
+
+void bfs_config_default(bfs_config_t *cfg);
+int bfs_engine_create(const bfs_config_t *cfg, bfs_engine_t **out);
+void bfs_engine_destroy(bfs_engine_t *eng);
+int bfs_listen_port(bfs_engine_t *eng);
+
+/* Client side. */
+int bfs_connect(bfs_engine_t *eng, const char *host, uint16_t port, uint64_t *conn_out);
+int bfs_disconnect(bfs_engine_t *eng, uint64_t conn);
+/* Sends one request. body (may be NULL) must stay valid until the REPLY event
+ * for req_id; the engine emits that event only after the send completed.
+ * The reply payload goes into recv_buf when given (at most recv_cap bytes,
+ * received in place for rendezvous), otherwise into engine memory that the
+ * event's data points to. */
+int bfs_send(bfs_engine_t *eng, uint64_t conn, uint32_t opcode, uint64_t ino,
+             uint64_t offset, uint64_t length, const void *body, size_t body_len,
+             void *recv_buf, size_t recv_cap, uint64_t *req_id_out);
+/* Sends a raw AM frame with arbitrary header bytes (tests of malformed input). */
+int bfs_send_raw(bfs_engine_t *eng, uint64_t conn, const void *header, size_t header_len,
+                 const void *body, size_t body_len);
+
+/* Server side: answer a REQUEST event exactly once. The body is copied. The
+ * request's data is released by this call. */
+int bfs_reply(bfs_engine_t *eng, uint64_t handle, int32_t status, const void *body,
+              size_t body_len);
+
+/* Drive the loop: progress UCX and io_uring, spin up to spin_us, then sleep in
+ * one io_uring wait (with POLL_ADD on the UCX event fd) until an event or
+ * timeout_ms (-1: no timeout). Returns the number of events written (>= 0),
+ * or a negative errno. A signal ends the wait early (returns 0). */
+int bfs_progress(bfs_engine_t *eng, int timeout_ms, bfs_event_t *events, int max_events);
+
+/* Frees the data of a REPLY event that had no recv_buf. */
+void bfs_event_release(bfs_engine_t *eng, void *data);
+
+/* Chunk files, for the Python handlers of truncate and remove. */
+int bfs_chunk_truncate(bfs_engine_t *eng, uint64_t ino, uint64_t size);
+int bfs_chunk_remove(bfs_engine_t *eng, uint64_t ino);
+
+/* Counters, for stats and tests. */
+typedef struct {
+    uint64_t requests_in, replies_out, bulk_bytes_written, bulk_bytes_read;
+    uint64_t malformed, sleeps, wakeups, pool_misses;
+} bfs_stats_t;
+void bfs_get_stats(bfs_engine_t *eng, bfs_stats_t *out);
+/* CDEF-END */
+
+#endif
