@@ -1,0 +1,5 @@
+import sys
+
+from benchfs.cli import main
+
+sys.exit(main())

@@ -1,0 +1,60 @@
+"""Open files and the descriptor numbers handed to users.
+
+Each benchfs descriptor is backed by a real kernel descriptor of /dev/null that
+we hold open. Its number is therefore unique in the process and can never collide
+with a kernel fd that other code opens — the property interposition needs when
+benchfs fds and real fds meet in the same program.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass, field
+
+from benchfs.core.errors import os_error
+
+
+@dataclass(slots=True)
+class OpenFile:
+    """The state of one open description."""
+
+    path: str
+    ino: int
+    file_type: int  # S_IFMT bits
+    readable: bool
+    writable: bool
+    append: bool
+    size_hint: int  # size as of open, grown by our own writes (close-to-open)
+    position: int = 0
+    dirty_ranks: set[int] = field(default_factory=set)  # servers holding our unsynced writes
+
+
+class FdTable:
+    def __init__(self) -> None:
+        self._files: dict[int, OpenFile] = {}
+
+    def add(self, open_file: OpenFile) -> int:
+        fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self._files[fd] = open_file
+        return fd
+
+    def get(self, fd: int) -> OpenFile:
+        open_file = self._files.get(fd)
+        if open_file is None:
+            raise os_error(errno.EBADF)
+        return open_file
+
+    def remove(self, fd: int) -> OpenFile:
+        open_file = self._files.pop(fd, None)
+        if open_file is None:
+            raise os_error(errno.EBADF)
+        os.close(fd)
+        return open_file
+
+    def close_all(self) -> None:
+        for fd in list(self._files):
+            self.remove(fd)
+
+    def __contains__(self, fd: int) -> bool:
+        return fd in self._files

@@ -1,0 +1,158 @@
+"""Requests to servers over one engine: connections, deadlines, one reply per request.
+
+Every request gets exactly one reply event (D4): a server's answer, or a local
+failure when the connection dies. A call that outlives its deadline drops the
+connection it waited on, which makes the engine fail everything pending there,
+so nothing is left waiting and no buffer is written after the caller gave up.
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from benchfs._native.engine import Engine, Event, EventKind
+from benchfs.core.errors import os_error
+from benchfs.core.wire import Op, decode_reply, encode_request
+from benchfs.registry import read_server
+
+Buffer = bytes | bytearray | memoryview
+
+
+@dataclass(slots=True)
+class Request:
+    """One request to send: where, what, and where its reply payload goes."""
+
+    rank: int
+    op: Op
+    ino: int = 0
+    offset: int = 0
+    length: int = 0
+    body: Buffer | None = None
+    recv_into: memoryview | None = None
+
+
+class Rpc:
+    """Sends requests to the servers of one cluster and collects their replies."""
+
+    def __init__(self, engine: Engine, registry: Path, timeout: float) -> None:
+        self._engine = engine
+        self._registry = registry
+        self.timeout = timeout
+        self._conns: dict[int, int] = {}  # server rank -> engine connection id
+        self._rank_of_conn: dict[int, int] = {}
+        self._replies: dict[int, Event] = {}  # req_id -> reply not yet collected
+        self._conn_of_request: dict[int, int] = {}  # req_id -> connection, while pending
+
+    def _connection(self, rank: int) -> int:
+        conn = self._conns.get(rank)
+        if conn is not None:
+            return conn
+        # Read the registry each time we (re)connect: a restarted server
+        # publishes a new port under the same rank.
+        entry = read_server(self._registry, rank)
+        if entry is None:
+            raise os_error(errno.ENOTCONN)
+        conn = self._engine.connect(entry.host, entry.port)
+        self._conns[rank] = conn
+        self._rank_of_conn[conn] = rank
+        return conn
+
+    def _forget_connection(self, conn: int) -> None:
+        rank = self._rank_of_conn.pop(conn, None)
+        if rank is not None and self._conns.get(rank) == conn:
+            del self._conns[rank]
+            logger.debug("connection to server {} dropped", rank)
+
+    def submit(self, request: Request) -> int:
+        conn = self._connection(request.rank)
+        try:
+            req_id = self._engine.send(
+                conn, int(request.op), request.ino, request.offset, request.length,
+                request.body, request.recv_into,
+            )
+        except OSError:
+            self._forget_connection(conn)
+            self._engine.disconnect(conn)
+            raise
+        self._conn_of_request[req_id] = conn
+        return req_id
+
+    def wait(self, req_ids: Sequence[int]) -> list[Event]:
+        """The reply events of ``req_ids``, in that order, within the deadline."""
+        wanted = set(req_ids)
+        deadline = time.monotonic() + self.timeout
+        while not wanted.issubset(self._replies):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._abandon(wanted - self._replies.keys())
+                raise os_error(errno.ETIMEDOUT)
+            for event in self._engine.progress(max(1, int(remaining * 1000))):
+                self._absorb(event)
+        return [self._replies.pop(req_id) for req_id in req_ids]
+
+    def _absorb(self, event: Event) -> None:
+        if event.kind == EventKind.REPLY:
+            if self._conn_of_request.pop(event.req_id, None) is not None:
+                self._replies[event.req_id] = event
+        elif event.kind == EventKind.CONN_ERROR:
+            self._forget_connection(event.conn)
+
+    def _abandon(self, req_ids: set[int]) -> None:
+        """Give up on late requests: drop their connections so their buffers are released."""
+        late_conns = {self._conn_of_request.pop(r) for r in req_ids if r in self._conn_of_request}
+        for conn in late_conns:
+            self._forget_connection(conn)
+            # The engine fails everything pending on the connection and releases
+            # its buffers; those failure replies find no owner and are dropped.
+            self._engine.disconnect(conn)
+        for event in self._engine.progress(0):
+            self._absorb(event)
+
+    def run(self, requests: Sequence[Request]) -> list[Event]:
+        """Send every request at once (pipelined across servers) and wait for all replies."""
+        req_ids = []
+        try:
+            for request in requests:
+                req_ids.append(self.submit(request))
+        finally:
+            # Even when a submit fails, wait for those already sent so that no
+            # reply can land in a buffer the caller is about to free.
+            if len(req_ids) != len(requests) and req_ids:
+                self._drain(req_ids)
+        return self.wait(req_ids)
+
+    def _drain(self, req_ids: list[int]) -> None:
+        try:
+            self.wait(req_ids)
+        except OSError:
+            pass
+
+    def call(self, rank: int, op: Op, *args: object, filename: object = None,
+             filename2: object = None) -> Any:
+        """One metadata request; raises the server's errno as the matching OSError."""
+        (reply,) = self.run([Request(rank, op, body=encode_request(op, *args))])
+        if reply.status:
+            raise os_error(reply.status, filename, filename2)
+        return decode_reply(reply.payload or b"")
+
+    def call_all(self, ranks: Sequence[int], op: Op, *args: object,
+                 filename: object = None) -> list[Any]:
+        """The same metadata request to several servers at once."""
+        body = encode_request(op, *args)
+        replies = self.run([Request(rank, op, body=body) for rank in ranks])
+        for reply in replies:
+            if reply.status:
+                raise os_error(reply.status, filename)
+        return [decode_reply(reply.payload or b"") for reply in replies]
+
+    def close(self) -> None:
+        for conn in list(self._rank_of_conn):
+            self._forget_connection(conn)
+            self._engine.disconnect(conn)

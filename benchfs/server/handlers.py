@@ -1,0 +1,80 @@
+"""Metadata request handlers: decode a body, apply it to the stores, encode the answer.
+
+Each handler returns the reply value; a failure raises ``MetadataError`` (or an
+``OSError`` from the local file system) and becomes a reply carrying its errno,
+so every request gets exactly one reply (D4).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from typing import Any
+
+from loguru import logger
+
+from benchfs._native.engine import Engine
+from benchfs.core.records import Inode
+from benchfs.core.wire import MalformedFrame, Op, decode_request, encode_reply
+from benchfs.server.metadata import MetadataError, MetadataStore
+
+
+def _entry_reply(ino: int, inode: Inode | None) -> list[Any]:
+    return [ino, inode.to_wire() if inode is not None else None]
+
+
+class RequestHandlers:
+    """Serves the Python-side opcodes of one server."""
+
+    def __init__(self, store: MetadataStore, engine: Engine, data_dir: str) -> None:
+        self._store = store
+        self._engine = engine
+        self._data_dir = data_dir
+        self._table: dict[int, Callable[..., Any]] = {
+            Op.LOOKUP: self._lookup,
+            Op.CREATE: self._create,
+            Op.MKDIR: lambda path, mode, uid, gid: store.mkdir(path, mode, uid, gid).to_wire(),
+            Op.UNLINK: lambda path: list(store.unlink(path)),
+            Op.RMDIR: store.rmdir,
+            Op.READDIR: self._readdir,
+            Op.GETATTR: lambda ino: store.getattr(ino).to_wire(),
+            Op.SET_SIZE: store.set_size,
+            Op.DATA_TRUNCATE: engine.chunk_truncate,
+            Op.DATA_REMOVE: engine.chunk_remove,
+            Op.STATFS: self._statfs,
+        }
+
+    def handle(self, opcode: int, body: bytes) -> tuple[int, bytes]:
+        """(errno, reply body) for one request."""
+        handler = self._table.get(opcode)
+        if handler is None:
+            return errno.EOPNOTSUPP, b""
+        try:
+            args = decode_request(opcode, body)
+        except MalformedFrame as exc:
+            logger.warning("dropped malformed {} request body: {}", Op(opcode).name, exc)
+            return errno.EPROTO, b""
+        try:
+            return 0, encode_reply(handler(*args))
+        except MetadataError as exc:
+            return exc.errno, b""
+        except OSError as exc:
+            return exc.errno or errno.EIO, b""
+
+    def _lookup(self, path: str) -> list[Any]:
+        return _entry_reply(*self._store.lookup(path))
+
+    def _create(self, path: str, mode: int, exclusive: bool, uid: int, gid: int) -> list[Any]:
+        created = self._store.create(path, mode, exclusive, uid, gid)
+        if isinstance(created, int):
+            return _entry_reply(created, None)
+        return _entry_reply(created.ino, created)
+
+    def _readdir(self, path: str) -> list[list[Any]]:
+        return [[name, d.ino, d.file_type] for name, d in self._store.children(path)]
+
+    def _statfs(self) -> list[int]:
+        vfs = os.statvfs(self._data_dir)
+        return [vfs.f_bsize, vfs.f_frsize, vfs.f_blocks, vfs.f_bfree, vfs.f_bavail,
+                vfs.f_files, vfs.f_ffree, vfs.f_favail]
