@@ -1,0 +1,35 @@
+"""Shared fixtures: real server processes on loopback (no mocks)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from benchfs.cluster import LocalCluster
+
+# UCX reads these once per engine; every engine in the test process stays on loopback.
+os.environ.setdefault("UCX_NET_DEVICES", "lo")
+os.environ.setdefault("UCX_WARN_UNUSED_ENV_VARS", "n")
+
+TRANSPORTS = ["sm,tcp", "tcp"]
+
+
+def start_cluster(root: Path, servers: int = 3, transport: str = "sm,tcp",
+                  chunk_size: int = 4 << 20) -> LocalCluster:
+    """Start a local cluster and point this process's UCX at the same transport."""
+    os.environ["UCX_TLS"] = transport
+    cluster = LocalCluster(root)
+    cluster.up(servers, chunk_size=chunk_size, transport=transport)
+    return cluster
+
+
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def cluster(request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A 3-server cluster, once per transport, shared by a test module."""
+    running = start_cluster(tmp_path_factory.mktemp("cluster"), 3, request.param)
+    yield running
+    running.down()

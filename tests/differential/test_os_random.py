@@ -1,0 +1,113 @@
+"""Random operation sequences (hypothesis), run against benchfs and the real os."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+
+import hypothesis.strategies as st
+from hypothesis import settings
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+import benchfs
+from tests.differential.mirror import F, Mirror, P
+
+# Few names, so that operations collide: creating what exists, removing what is open…
+NAMES = ["a", "b", "d", "d/a", "d/e", "d/e/f", "a/x"]
+FD_NAMES = ["f1", "f2", "f3"]
+FLAGS = [
+    os.O_RDONLY, os.O_WRONLY, os.O_RDWR, os.O_CREAT | os.O_RDWR, os.O_CREAT | os.O_WRONLY,
+    os.O_CREAT | os.O_EXCL | os.O_RDWR, os.O_RDWR | os.O_TRUNC, os.O_WRONLY | os.O_APPEND,
+    os.O_CREAT | os.O_RDWR | os.O_APPEND,
+]
+# Offsets around the 64 KiB chunk size of the random-run cluster.
+OFFSETS = st.sampled_from([0, 1, 4095, 65535, 65536, 65537, 200_000]) | st.integers(0, 300_000)
+DATA = st.binary(max_size=2048) | st.integers(0, 150_000).map(lambda n: bytes([n % 251]) * n)
+
+_roots = itertools.count()
+
+
+class OsParity(RuleBasedStateMachine):
+    client: benchfs.Client  # set by the test before the run
+
+    @initialize()
+    def fresh_roots(self) -> None:
+        self.local_root = tempfile.mkdtemp(prefix="bfs-oracle-")
+        self.mirror = Mirror(self.client, f"/random{next(_roots)}", self.local_root)
+
+    def teardown(self) -> None:
+        if hasattr(self, "mirror"):
+            self.mirror.close_all()
+            shutil.rmtree(self.local_root, ignore_errors=True)
+
+    @rule(name=st.sampled_from(NAMES), flags=st.sampled_from(FLAGS),
+          fd=st.sampled_from(FD_NAMES))
+    def open(self, name: str, flags: int, fd: str) -> None:
+        if fd in self.mirror.local.fds:
+            self.mirror("close", F(fd))
+        self.mirror("open", P(name), flags, 0o644, bind=fd)
+
+    @rule(fd=st.sampled_from(FD_NAMES))
+    def close(self, fd: str) -> None:
+        self.mirror("close", F(fd))
+
+    @rule(fd=st.sampled_from(FD_NAMES), data=DATA)
+    def write(self, fd: str, data: bytes) -> None:
+        self.mirror("write", F(fd), data)
+
+    @rule(fd=st.sampled_from(FD_NAMES), data=DATA, offset=OFFSETS)
+    def pwrite(self, fd: str, data: bytes, offset: int) -> None:
+        self.mirror("pwrite", F(fd), data, offset)
+
+    @rule(fd=st.sampled_from(FD_NAMES), length=st.integers(0, 300_000))
+    def read(self, fd: str, length: int) -> None:
+        self.mirror("read", F(fd), length)
+
+    @rule(fd=st.sampled_from(FD_NAMES), length=st.integers(0, 300_000), offset=OFFSETS)
+    def pread(self, fd: str, length: int, offset: int) -> None:
+        self.mirror("pread", F(fd), length, offset)
+
+    @rule(fd=st.sampled_from(FD_NAMES), offset=st.integers(-70_000, 300_000),
+          whence=st.sampled_from([os.SEEK_SET, os.SEEK_CUR, os.SEEK_END]))
+    def lseek(self, fd: str, offset: int, whence: int) -> None:
+        self.mirror("lseek", F(fd), offset, whence)
+
+    @rule(fd=st.sampled_from(FD_NAMES))
+    def fstat_and_fsync(self, fd: str) -> None:
+        self.mirror("fstat", F(fd))
+        self.mirror("fsync", F(fd))
+
+    @rule(name=st.sampled_from(NAMES))
+    def mkdir(self, name: str) -> None:
+        self.mirror("mkdir", P(name), 0o755)
+
+    @rule(name=st.sampled_from(NAMES))
+    def rmdir(self, name: str) -> None:
+        self.mirror("rmdir", P(name))
+
+    @rule(name=st.sampled_from(NAMES))
+    def unlink(self, name: str) -> None:
+        self.mirror("unlink", P(name))
+
+    @rule(name=st.sampled_from(NAMES))
+    def stat(self, name: str) -> None:
+        self.mirror("stat", P(name))
+
+    @invariant()
+    def listings_agree(self) -> None:
+        if hasattr(self, "mirror"):
+            self.mirror("listdir", P(""))
+
+
+def run_random_parity(client: benchfs.Client, examples: int, steps: int) -> None:
+    OsParity.client = client
+    OsParity.TestCase.settings = settings(
+        max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
+    )
+    OsParity.TestCase().runTest()
+
+
+def test_random_sequences_match_os(random_client: benchfs.Client) -> None:
+    run_random_parity(random_client, examples=10, steps=40)

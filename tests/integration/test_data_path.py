@@ -1,0 +1,90 @@
+"""Data written through the client lands on real servers and reads back exactly."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from textwrap import dedent
+
+import benchfs
+from benchfs.cluster import LocalCluster
+
+MiB = 1 << 20
+
+
+def test_64mib_mixed_unaligned_writes_read_back_identical(cluster: LocalCluster) -> None:
+    size = 64 * MiB
+    rng = random.Random(1234)
+    expected = bytearray(size)
+    with benchfs.connect(cluster.registry) as client:
+        fd = client.open("/big.dat", os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)
+        # Large sequential pieces of odd sizes, then small scattered overwrites,
+        # so that writes straddle chunk boundaries in every way.
+        offset = 0
+        while offset < size:
+            length = min(size - offset, rng.randint(1, 3 * MiB + 12345))
+            data = rng.randbytes(length)
+            assert client.pwrite(fd, data, offset) == length
+            expected[offset:offset + length] = data
+            offset += length
+        for _ in range(200):
+            start = rng.randrange(size)
+            data = rng.randbytes(min(size - start, rng.randint(1, 70000)))
+            client.lseek(fd, start, os.SEEK_SET)
+            assert client.write(fd, data) == len(data)
+            expected[start:start + len(data)] = data
+        client.fsync(fd)
+        assert client.fstat(fd).st_size == size
+        client.close(fd)
+
+        fd = client.open("/big.dat", os.O_RDONLY)
+        assert client.read(fd, size + 100) == expected
+        for _ in range(100):
+            start = rng.randrange(size)
+            length = rng.randint(0, 5 * MiB)
+            assert client.pread(fd, length, start) == expected[start:start + length]
+        client.close(fd)
+        client.unlink("/big.dat")
+
+
+def test_holes_read_as_zeros_and_size_follows_writes_past_the_end(cluster: LocalCluster) -> None:
+    with benchfs.connect(cluster.registry) as client:
+        fd = client.open("/holes.dat", os.O_CREAT | os.O_RDWR | os.O_TRUNC)
+        far = 9 * MiB + 17  # beyond two chunk boundaries
+        client.pwrite(fd, b"tail", far)
+        assert client.fstat(fd).st_size == far + 4
+        assert client.stat("/holes.dat").st_size == far + 4
+        data = client.pread(fd, far + 100, 0)
+        assert len(data) == far + 4
+        assert data[:far] == bytes(far)
+        assert data[far:] == b"tail"
+        client.close(fd)
+        client.unlink("/holes.dat")
+
+
+def test_two_client_processes_see_each_others_data_after_close(cluster: LocalCluster) -> None:
+    payload = os.urandom(5 * MiB + 3)
+    writer = dedent(f"""
+        import os, sys, benchfs
+        client = benchfs.connect({str(cluster.registry)!r})
+        fd = client.open("/shared.dat", os.O_CREAT | os.O_WRONLY | os.O_TRUNC)
+        data = sys.stdin.buffer.read()
+        client.write(fd, data)
+        client.close(fd)
+        fd = client.open("/from-parent.dat", os.O_RDONLY)
+        sys.stdout.buffer.write(client.read(fd, 1 << 30))
+        client.close(fd)
+    """)
+    with benchfs.connect(cluster.registry) as client:
+        fd = client.open("/from-parent.dat", os.O_CREAT | os.O_WRONLY | os.O_TRUNC)
+        client.write(fd, payload[::-1])
+        client.close(fd)
+        child = subprocess.run([sys.executable, "-c", writer], input=payload,
+                               capture_output=True, timeout=120, env=os.environ.copy())
+        assert child.returncode == 0, child.stderr.decode()
+        assert child.stdout == payload[::-1]
+        fd = client.open("/shared.dat", os.O_RDONLY)
+        assert client.read(fd, 1 << 30) == payload
+        client.close(fd)

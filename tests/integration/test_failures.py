@@ -1,0 +1,117 @@
+"""Failure handling on real servers: dead peers, malformed frames, idle CPU."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from pathlib import Path
+
+import msgpack
+import psutil
+import pytest
+
+import benchfs
+from benchfs._native.engine import Engine, EngineConfig
+from benchfs.cluster import LocalCluster
+from benchfs.core.errors import FAILURE_ERRNOS
+from benchfs.core.wire import HEADER, Op, WireHeader, encode_request
+from benchfs.settings import ClientSettings
+from tests.conftest import TRANSPORTS, start_cluster
+
+TIMEOUT = 2.0
+
+
+@pytest.fixture(params=TRANSPORTS)
+def own_cluster(request: pytest.FixtureRequest, tmp_path: Path):
+    running = start_cluster(tmp_path / "cluster", 3, request.param)
+    yield running
+    running.down()
+
+
+def _paths_on(client: benchfs.Client, rank: int, count: int) -> list[str]:
+    ring_rank = client._ns.rank_of_path  # placement is public knowledge of the client
+    return [p for p in (f"/f{i}" for i in range(1000)) if ring_rank(p) == rank][:count]
+
+
+def test_killed_server_fails_calls_fast_with_errno(own_cluster: LocalCluster) -> None:
+    settings = ClientSettings(timeout=TIMEOUT)
+    with benchfs.connect(own_cluster.registry, settings) as client:
+        victim_paths = _paths_on(client, 1, 3)
+        survivor_paths = _paths_on(client, 0, 3)
+        for path in victim_paths + survivor_paths:
+            client.close(client.open(path, os.O_CREAT | os.O_WRONLY))
+        os.kill(own_cluster.entries()[1].pid, signal.SIGKILL)
+        time.sleep(0.2)
+        for path in victim_paths:
+            started = time.monotonic()
+            with pytest.raises(OSError) as failure:
+                client.stat(path)
+            # A hang check, not a speed check: it must end within the deadline.
+            assert time.monotonic() - started < 3 * TIMEOUT
+            assert failure.value.errno in FAILURE_ERRNOS
+        for path in survivor_paths:
+            assert client.stat(path).st_size == 0
+
+
+def test_killed_server_fails_a_pending_read(own_cluster: LocalCluster) -> None:
+    with benchfs.connect(own_cluster.registry, ClientSettings(timeout=TIMEOUT)) as client:
+        fd = client.open("/spread.dat", os.O_CREAT | os.O_RDWR)
+        client.write(fd, os.urandom(32 << 20))  # 8 chunks: every server holds some
+        os.kill(own_cluster.entries()[2].pid, signal.SIGKILL)
+        started = time.monotonic()
+        with pytest.raises(OSError) as failure:
+            client.pread(fd, 32 << 20, 0)
+        assert time.monotonic() - started < 3 * TIMEOUT
+        assert failure.value.errno in FAILURE_ERRNOS | {errno.ENOENT}
+
+
+def _raw_frames() -> list[tuple[str, bytes, bytes]]:
+    good = WireHeader(magic=0x42465331, version=1, flags=0, opcode=int(Op.LOOKUP), req_id=7,
+                      status=0, reserved=0, ino=0, offset=0, length=0)
+    def variant(**changes: int) -> bytes:
+        fields = {**good.__dict__, **changes}
+        return HEADER.pack(*(fields[name] for name in
+                             ("magic", "version", "flags", "opcode", "req_id", "status",
+                              "reserved", "ino", "offset", "length")))
+    return [
+        ("short header", good.pack()[:20], b""),
+        ("bad magic", variant(magic=0xDEADBEEF), b""),
+        ("bad version", variant(version=9), b""),
+        ("unknown bulk opcode", variant(opcode=7), b""),
+        ("write length mismatch", variant(opcode=int(Op.WRITE), length=1 << 40), b"abc"),
+        ("garbage body", good.pack(), b"\xc1\xff\x00garbage"),
+        ("wrong field types", variant(opcode=int(Op.GETATTR)), msgpack.packb(["abc"])),
+        ("wrong arity", variant(opcode=int(Op.GETATTR)), encode_request(Op.LOOKUP, "/a") * 2),
+        ("empty", b"", b""),
+    ]
+
+
+def test_malformed_frames_are_dropped_and_the_server_keeps_serving(
+    own_cluster: LocalCluster,
+) -> None:
+    entry = own_cluster.entries()[0]
+    with Engine(EngineConfig()) as attacker:
+        conn = attacker.connect(entry.host, entry.port)
+        for _name, header, body in _raw_frames():
+            attacker.send_raw(conn, header, body)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            attacker.progress(50)
+    assert psutil.pid_exists(entry.pid)
+    with benchfs.connect(own_cluster.registry, ClientSettings(timeout=TIMEOUT)) as client:
+        client.mkdir("/still-serving")
+        assert "still-serving" in client.listdir("/")
+    log = own_cluster.log_file(0).read_text()
+    assert "malformed" in log
+
+
+def test_idle_server_uses_almost_no_cpu(own_cluster: LocalCluster) -> None:
+    servers = [psutil.Process(e.pid) for e in own_cluster.entries().values()]
+    time.sleep(1.0)  # let start-up work finish
+    before = [sum(p.cpu_times()[:2]) for p in servers]
+    time.sleep(5.0)
+    spent = [sum(p.cpu_times()[:2]) - b for p, b in zip(servers, before)]
+    # 5 % of one core over 5 s is a generous bound for a server that should sleep.
+    assert max(spent) < 0.25, spent
