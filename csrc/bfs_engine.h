@@ -69,7 +69,8 @@ typedef struct {
     uint32_t reserved;
     uint64_t ino;
     uint64_t offset;
-    uint64_t length;  /* REPLY: bytes of reply payload (written to recv_buf if given) */
+    uint64_t length;  /* REPLY: bytes of reply payload (written to recv_buf if given);
+                         without payload, a count (WRITE: bytes written) */
     void *data;       /* payload owned by the engine, or NULL; see bfs_event_release */
     uint64_t data_len;
 } bfs_event_t;
@@ -134,5 +135,38 @@ typedef struct {
 } bfs_stats_t;
 void bfs_get_stats(bfs_engine_t *eng, bfs_stats_t *out);
 /* CDEF-END */
+
+/* ---- Internal to csrc/: the engine object shared by the modules. ---- */
+
+#include "bfs_disk.h"
+#include "bfs_net.h"
+#include "bfs_pool.h"
+#include "bfs_reqtab.h"
+
+/* Events produced inside UCX and io_uring callbacks wait here until
+ * bfs_progress hands them out; a ring that grows by doubling. */
+typedef struct {
+    bfs_event_t *ev;
+    size_t head, len, cap;
+} bfs_evq_t;
+
+struct bfs_engine {
+    bfs_config_t cfg;   /* the string fields point at the copies below */
+    char *listen_host;
+    char *data_dir;
+    bfs_net_t net;
+    bfs_disk_t disk;
+    bfs_pool_t pool;
+    bfs_reqtab_t creqs; /* our requests by req_id (bfs_client.c) */
+    bfs_reqtab_t preqs; /* requests handed to Python, by handle (bfs_server.c) */
+    bfs_evq_t evq;
+    bfs_stats_t stats;
+};
+
+/* Queues an event for Python. Under memory exhaustion the event is dropped
+ * (its data freed): the requester's deadline covers a lost reply. */
+void bfs_emit(bfs_engine_t *eng, const bfs_event_t *ev);
+/* Counts and reports a dropped frame; h may be all zeros. */
+void bfs_report_malformed(bfs_engine_t *eng, uint64_t conn, const bfs_wire_header_t *h, int bad);
 
 #endif

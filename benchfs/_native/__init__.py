@@ -1,0 +1,1 @@
+"""Typed wrappers over the C engine built from csrc/ (see engine.py)."""
