@@ -51,8 +51,7 @@ class LocalCluster:
         if self.running():
             raise RuntimeError(f"a cluster is already running in {self.root}")
         # A local cluster talks over loopback; clients adopt these from cluster.json.
-        ucx_env = {"UCX_TLS": transport, "UCX_NET_DEVICES": "lo",
-                   "UCX_WARN_UNUSED_ENV_VARS": "n"}
+        ucx_env = {"UCX_TLS": transport, "UCX_NET_DEVICES": "lo"}
         write_cluster_config(self.registry, ClusterConfig(servers, chunk_size, ucx_env))
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         for rank in range(servers):

@@ -12,7 +12,6 @@ from benchfs.cluster import LocalCluster
 
 # UCX reads these once per engine; every engine in the test process stays on loopback.
 os.environ.setdefault("UCX_NET_DEVICES", "lo")
-os.environ.setdefault("UCX_WARN_UNUSED_ENV_VARS", "n")
 
 TRANSPORTS = ["sm,tcp", "tcp"]
 

@@ -32,6 +32,9 @@ from benchfs.registry import read_cluster_config
 from benchfs.settings import ClientSettings
 
 
+_MAX_OFFSET = (1 << 63) - 1  # loff_t's range
+
+
 def _current_umask() -> int:
     # There is no read-only umask call; set and restore is the standard idiom.
     mask = os.umask(0)
@@ -83,7 +86,8 @@ class Client:
 
     def close_client(self) -> None:
         with self._lock:
-            self._fds.close_all()
+            for fd in self._fds:
+                self._close_locked(fd)
             self._rpc.close()
             self._engine.close()
 
@@ -100,8 +104,8 @@ class Client:
 
     # -- helpers -------------------------------------------------------------------
 
-    def _path(self, path: object, func: str) -> tuple[str, str]:
-        text = fspath_of(path, func)
+    def _path(self, path: object, func: str, allow_fd: bool = False) -> tuple[str, str]:
+        text = fspath_of(path, func, allow_fd)
         return text, normalize(text, self.cwd)
 
     def _stat_result(self, inode: Inode) -> os.stat_result:
@@ -158,7 +162,12 @@ class Client:
     def close(self, fd: int) -> None:
         fd = operator.index(fd)
         with self._turn():
-            self._fds.remove(fd)
+            self._close_locked(fd)
+
+    def _close_locked(self, fd: int) -> None:
+        closed = self._fds.remove(fd)
+        if closed.orphaned and not any(f.ino == closed.ino for f in self._fds.open_files()):
+            self._rpc.call_all(self._ns.all_ranks, Op.DATA_REMOVE, closed.ino)
 
     def _readable_file(self, fd: int) -> OpenFile:
         open_file = self._fds.get(operator.index(fd))
@@ -269,10 +278,13 @@ class Client:
             elif whence == os.SEEK_CUR:
                 target = open_file.position + position
             elif whence == os.SEEK_END:
-                target = self._file_size(open_file) + position
+                # ext4 reports the end of a directory as the largest hash cookie.
+                end = (_MAX_OFFSET if stat.S_ISDIR(open_file.file_type)
+                       else self._file_size(open_file))
+                target = end + position
             else:
                 raise os_error(errno.EINVAL)
-            if target < 0:
+            if not 0 <= target <= _MAX_OFFSET:
                 raise os_error(errno.EINVAL)
             open_file.position = target
             return target
@@ -297,7 +309,9 @@ class Client:
 
     def stat(self, path: Any, *, dir_fd: int | None = None,
              follow_symlinks: bool = True) -> os.stat_result:
-        text, norm = self._path(path, "stat")
+        if isinstance(path, int):
+            return self.fstat(path)
+        text, norm = self._path(path, "stat", allow_fd=True)
         with self._turn():
             inode = self._ns.lookup(norm, path)
             if had_trailing_slash(text) and not stat.S_ISDIR(inode.mode):
@@ -338,14 +352,24 @@ class Client:
             if had_trailing_slash(text) or norm == "/":
                 inode = self._ns.lookup(norm, path)
                 raise os_error(errno.EISDIR if stat.S_ISDIR(inode.mode) else errno.ENOTDIR, path)
+            # POSIX keeps an unlinked file alive while it is open. This client
+            # knows its own descriptors; it frees the data at their last close.
+            still_open = [
+                f for f in self._fds.open_files() if f.path == norm and not f.orphaned
+            ]
             try:
                 ino, links_left = self._rpc.call(
-                    self._ns.rank_of_path(norm), Op.UNLINK, norm, filename=path
+                    self._ns.rank_of_path(norm), Op.UNLINK, norm, bool(still_open),
+                    filename=path,
                 )
             except FileNotFoundError:
                 raise self._ns.missing_error(norm, path) from None
             if links_left == 0:
-                self._rpc.call_all(self._ns.all_ranks, Op.DATA_REMOVE, ino)
+                if still_open:
+                    for open_file in still_open:
+                        open_file.orphaned = True
+                else:
+                    self._rpc.call_all(self._ns.all_ranks, Op.DATA_REMOVE, ino)
 
     remove = unlink
 

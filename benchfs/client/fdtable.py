@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from benchfs.core.errors import os_error
@@ -28,6 +29,7 @@ class OpenFile:
     size_hint: int  # size as of open, grown by our own writes (close-to-open)
     position: int = 0
     dirty_ranks: set[int] = field(default_factory=set)  # servers holding our unsynced writes
+    orphaned: bool = False  # unlinked while open: the last close frees the data
 
 
 class FdTable:
@@ -52,9 +54,11 @@ class FdTable:
         os.close(fd)
         return open_file
 
-    def close_all(self) -> None:
-        for fd in list(self._files):
-            self.remove(fd)
+    def open_files(self) -> list[OpenFile]:
+        return list(self._files.values())
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(list(self._files))
 
     def __contains__(self, fd: int) -> bool:
         return fd in self._files

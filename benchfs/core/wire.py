@@ -110,7 +110,7 @@ REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
     Op.LOOKUP: (("path", str),),
     Op.CREATE: (("path", str), ("mode", int), ("exclusive", bool), ("uid", int), ("gid", int)),
     Op.MKDIR: (("path", str), ("mode", int), ("uid", int), ("gid", int)),
-    Op.UNLINK: (("path", str),),
+    Op.UNLINK: (("path", str), ("keep_inode", bool)),
     Op.RMDIR: (("path", str),),
     Op.READDIR: (("path", str),),
     Op.GETATTR: (("ino", int),),

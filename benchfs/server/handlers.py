@@ -35,13 +35,13 @@ class RequestHandlers:
             Op.LOOKUP: self._lookup,
             Op.CREATE: self._create,
             Op.MKDIR: lambda path, mode, uid, gid: store.mkdir(path, mode, uid, gid).to_wire(),
-            Op.UNLINK: lambda path: list(store.unlink(path)),
+            Op.UNLINK: lambda path, keep_inode: list(store.unlink(path, keep_inode)),
             Op.RMDIR: store.rmdir,
             Op.READDIR: self._readdir,
             Op.GETATTR: lambda ino: store.getattr(ino).to_wire(),
             Op.SET_SIZE: store.set_size,
             Op.DATA_TRUNCATE: engine.chunk_truncate,
-            Op.DATA_REMOVE: engine.chunk_remove,
+            Op.DATA_REMOVE: self._remove_data,
             Op.STATFS: self._statfs,
         }
 
@@ -73,6 +73,10 @@ class RequestHandlers:
 
     def _readdir(self, path: str) -> list[list[Any]]:
         return [[name, d.ino, d.file_type] for name, d in self._store.children(path)]
+
+    def _remove_data(self, ino: int) -> None:
+        self._engine.chunk_remove(ino)
+        self._store.drop_orphan(ino)
 
     def _statfs(self) -> list[int]:
         vfs = os.statvfs(self._data_dir)

@@ -123,9 +123,11 @@ class MetadataStore:
         self._entries[key] = Dentry(inode.ino, stat.S_IFDIR)
         return inode
 
-    def unlink(self, path: str) -> tuple[int, int]:
+    def unlink(self, path: str, keep_inode: bool) -> tuple[int, int]:
         """Remove a non-directory name. Returns (ino, links left); -1 links left means
-        the inode lives elsewhere and its owner must drop the link."""
+        the inode lives elsewhere and its owner must drop the link. With ``keep_inode``
+        an inode left with no links survives (the caller still has it open) until
+        ``drop_orphan``."""
         key = split(path)
         dentry = self._entries.get(key)
         if dentry is None:
@@ -138,9 +140,15 @@ class MetadataStore:
             return dentry.ino, -1
         inode.nlink -= 1
         inode.ctime_ns = _now_ns()
-        if inode.nlink <= 0:
+        if inode.nlink <= 0 and not keep_inode:
             del self._inodes[dentry.ino]
         return dentry.ino, inode.nlink
+
+    def drop_orphan(self, ino: int) -> None:
+        """Forget an inode whose last name went while it was open."""
+        inode = self._inodes.get(ino)
+        if inode is not None and inode.nlink <= 0:
+            del self._inodes[ino]
 
     def rmdir(self, path: str) -> int:
         """Remove an empty directory's name and inode. Emptiness across servers is the

@@ -110,4 +110,4 @@ def run_random_parity(client: benchfs.Client, examples: int, steps: int) -> None
 
 
 def test_random_sequences_match_os(random_client: benchfs.Client) -> None:
-    run_random_parity(random_client, examples=10, steps=40)
+    run_random_parity(random_client, examples=int(os.environ.get("BFS_EX", 10)), steps=40)

@@ -175,7 +175,7 @@ def test_every_op_round_trips_an_example() -> None:
         Op.LOOKUP: ("/a",),
         Op.CREATE: ("/a/b", 0o644, True, 1000, 1000),
         Op.MKDIR: ("/d", 0o755, 0, 0),
-        Op.UNLINK: ("/a",),
+        Op.UNLINK: ("/a", True),
         Op.RMDIR: ("/d",),
         Op.READDIR: ("/",),
         Op.GETATTR: (2**63,),
