@@ -17,6 +17,7 @@ from loguru import logger
 from benchfs._native.engine import Engine, EngineConfig, Event, EventKind
 from benchfs.core.placement import PlacementRing
 from benchfs.registry import (
+    DEFAULT_CHUNK_SIZE,
     ClusterConfig,
     ServerEntry,
     publish_server,
@@ -68,7 +69,7 @@ class Server:
         except FileNotFoundError:
             config = ClusterConfig(
                 servers=self.options.servers,
-                **({"chunk_size": self.options.chunk_size} if self.options.chunk_size else {}),
+                chunk_size=self.options.chunk_size or DEFAULT_CHUNK_SIZE,
             )
             write_cluster_config(registry, config)
         if not 0 <= self.options.rank < config.servers:

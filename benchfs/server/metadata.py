@@ -68,7 +68,7 @@ class MetadataStore:
         """The inode number of ``path`` and its attributes when this server owns them."""
         if path == "/":
             return ROOT_INO, self._inodes.get(ROOT_INO)
-        dentry = self._entries.get(split(path))
+        dentry: Dentry | None = self._entries.get(split(path))
         if dentry is None:
             raise MetadataError(errno.ENOENT)
         return dentry.ino, self._inodes.get(dentry.ino)
@@ -106,7 +106,7 @@ class MetadataStore:
         """Create a regular file, or return the existing entry (its inode, or its number
         when the inode lives on another server)."""
         key = split(path)
-        existing = self._entries.get(key)
+        existing: Dentry | None = self._entries.get(key)
         if existing is not None:
             if exclusive:
                 raise MetadataError(errno.EEXIST)
@@ -129,7 +129,7 @@ class MetadataStore:
         an inode left with no links survives (the caller still has it open) until
         ``drop_orphan``."""
         key = split(path)
-        dentry = self._entries.get(key)
+        dentry: Dentry | None = self._entries.get(key)
         if dentry is None:
             raise MetadataError(errno.ENOENT)
         if dentry.file_type == stat.S_IFDIR:
@@ -156,7 +156,7 @@ class MetadataStore:
         if path == "/":
             raise MetadataError(errno.EBUSY)
         key = split(path)
-        dentry = self._entries.get(key)
+        dentry: Dentry | None = self._entries.get(key)
         if dentry is None:
             raise MetadataError(errno.ENOENT)
         if dentry.file_type != stat.S_IFDIR:

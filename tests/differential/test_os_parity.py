@@ -9,14 +9,13 @@ import pytest
 
 from tests.differential.mirror import F, Mirror, P
 
-O = os  # flags and whence values are the host's, shared by both sides
-RW_CREATE = O.O_CREAT | O.O_RDWR
+RW_CREATE = os.O_CREAT | os.O_RDWR
 
 
 def test_create_write_read_stat(mirror: Mirror) -> None:
     mirror("open", P("f"), RW_CREATE, 0o640, bind="f")
     mirror("write", F("f"), b"hello world")
-    mirror("lseek", F("f"), 0, O.SEEK_SET)
+    mirror("lseek", F("f"), 0, os.SEEK_SET)
     mirror("read", F("f"), 5)
     mirror("read", F("f"), 100)
     mirror("read", F("f"), 100)  # at EOF: b""
@@ -28,34 +27,34 @@ def test_create_write_read_stat(mirror: Mirror) -> None:
 
 
 def test_open_errors(mirror: Mirror) -> None:
-    mirror("open", P("missing"), O.O_RDONLY)
+    mirror("open", P("missing"), os.O_RDONLY)
     mirror("open", P("nodir/f"), RW_CREATE)
     mirror("open", P("f"), RW_CREATE, bind="f")
-    mirror("open", P("f"), RW_CREATE | O.O_EXCL)
-    mirror("open", P("f/"), O.O_RDONLY)
+    mirror("open", P("f"), RW_CREATE | os.O_EXCL)
+    mirror("open", P("f/"), os.O_RDONLY)
     mirror("open", P("f/"), RW_CREATE)
     mirror("open", P("new/"), RW_CREATE)
     mirror("open", P("f/x"), RW_CREATE)
     mirror("mkdir", P("d"))
-    mirror("open", P("d"), O.O_WRONLY)
-    mirror("open", P("d"), O.O_RDWR | O.O_CREAT)
-    mirror("open", P("d"), O.O_CREAT | O.O_EXCL | O.O_RDONLY)
-    mirror("open", P("d"), O.O_RDONLY, bind="dirfd")
+    mirror("open", P("d"), os.O_WRONLY)
+    mirror("open", P("d"), os.O_RDWR | os.O_CREAT)
+    mirror("open", P("d"), os.O_CREAT | os.O_EXCL | os.O_RDONLY)
+    mirror("open", P("d"), os.O_RDONLY, bind="dirfd")
     mirror("read", F("dirfd"), 10)
 
 
 def test_descriptor_errors(mirror: Mirror) -> None:
-    mirror("open", P("f"), O.O_CREAT | O.O_WRONLY, bind="w")
+    mirror("open", P("f"), os.O_CREAT | os.O_WRONLY, bind="w")
     mirror("read", F("w"), 1)
     mirror("write", F("w"), b"abc")
-    mirror("open", P("f"), O.O_RDONLY, bind="r")
+    mirror("open", P("f"), os.O_RDONLY, bind="r")
     mirror("write", F("r"), b"x")
     mirror("read", F("r"), -1)
     mirror("pread", F("r"), 1, -1)
     mirror("pwrite", F("w"), b"x", -5)
-    mirror("lseek", F("r"), -1, O.SEEK_SET)
+    mirror("lseek", F("r"), -1, os.SEEK_SET)
     mirror("lseek", F("r"), 0, 42)
-    mirror("lseek", F("r"), 10, O.SEEK_END)
+    mirror("lseek", F("r"), 10, os.SEEK_END)
     mirror("read", F("r"), 10)
     mirror("fstat", F("nope"))
     mirror("read", F("nope"), 1)
@@ -64,14 +63,14 @@ def test_descriptor_errors(mirror: Mirror) -> None:
 
 
 def test_append_and_truncate(mirror: Mirror) -> None:
-    mirror("open", P("log"), O.O_CREAT | O.O_WRONLY | O.O_APPEND, bind="a")
+    mirror("open", P("log"), os.O_CREAT | os.O_WRONLY | os.O_APPEND, bind="a")
     mirror("write", F("a"), b"one ")
-    mirror("lseek", F("a"), 0, O.SEEK_SET)
+    mirror("lseek", F("a"), 0, os.SEEK_SET)
     mirror("write", F("a"), b"two ")
     mirror("pwrite", F("a"), b"three", 0)
-    mirror("open", P("log"), O.O_RDONLY, bind="r")
+    mirror("open", P("log"), os.O_RDONLY, bind="r")
     mirror("read", F("r"), 100)
-    mirror("open", P("log"), O.O_WRONLY | O.O_TRUNC, bind="t")
+    mirror("open", P("log"), os.O_WRONLY | os.O_TRUNC, bind="t")
     mirror("fstat", F("r"))
     mirror("pread", F("r"), 100, 0)
 
@@ -81,8 +80,8 @@ def test_sparse_writes_past_the_end(mirror: Mirror) -> None:
     mirror("pwrite", F("f"), b"end", 10_000_000)
     mirror("fstat", F("f"))
     mirror("pread", F("f"), 16, 9_999_990)
-    mirror("lseek", F("f"), 0, O.SEEK_END)
-    mirror("lseek", F("f"), -3, O.SEEK_CUR)
+    mirror("lseek", F("f"), 0, os.SEEK_END)
+    mirror("lseek", F("f"), -3, os.SEEK_CUR)
     mirror("read", F("f"), 10)
     mirror("pread", F("f"), 10, 20_000_000)
 
@@ -130,7 +129,7 @@ def test_path_argument_forms(mirror: Mirror) -> None:
 @pytest.mark.parametrize("bad", [1.5, None, ["x"], b"a\0b", "a\0b"])
 def test_bad_path_types_raise_like_os(mirror: Mirror, bad: object) -> None:
     mirror("stat", bad)
-    mirror("open", bad, O.O_RDONLY)
+    mirror("open", bad, os.O_RDONLY)
     mirror("mkdir", bad)
     mirror("unlink", bad)
 

@@ -112,6 +112,6 @@ def test_idle_server_uses_almost_no_cpu(own_cluster: LocalCluster) -> None:
     time.sleep(1.0)  # let start-up work finish
     before = [sum(p.cpu_times()[:2]) for p in servers]
     time.sleep(5.0)
-    spent = [sum(p.cpu_times()[:2]) - b for p, b in zip(servers, before)]
+    spent = [sum(p.cpu_times()[:2]) - b for p, b in zip(servers, before, strict=True)]
     # 5 % of one core over 5 s is a generous bound for a server that should sleep.
     assert max(spent) < 0.25, spent
