@@ -31,7 +31,6 @@ from benchfs.core.wire import Op
 from benchfs.registry import read_cluster_config
 from benchfs.settings import ClientSettings
 
-
 _MAX_OFFSET = (1 << 63) - 1  # loff_t's range
 
 
