@@ -348,7 +348,8 @@ static void close_done(void *request, ucs_status_t status, void *user_data)
 }
 
 /* Force close needs peer error handling on both sides (UCX docs); without
- * it the close flushes, which needs a live peer to finish. */
+ * it the close flushes, which needs a live peer to finish. A failed
+ * endpoint has no peer left to confuse and nothing left to flush. */
 void bfs_net_close(bfs_net_t *net, bfs_conn_t *c)
 {
     ucp_request_param_t p = {
@@ -356,7 +357,8 @@ void bfs_net_close(bfs_net_t *net, bfs_conn_t *c)
                         UCP_OP_ATTR_FIELD_FLAGS,
         .cb.send = close_done,
         .user_data = c,
-        .flags = net->err_mode_peer ? UCP_EP_CLOSE_FLAG_FORCE : 0,
+        .flags = (net->err_mode_peer || c->state == BFS_CONN_FAILED) ? UCP_EP_CLOSE_FLAG_FORCE
+                                                                     : 0,
     };
     ucs_status_ptr_t sp;
 
