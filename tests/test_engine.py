@@ -256,6 +256,7 @@ def test_bulk_read_zero_fills_holes_and_past_the_end(server: ServerThread,
         expected = (bytes(offset) + data + bytes(16 << 20))[start:start + length]
         assert (reply.status, reply.length) == (0, length)
         assert out == expected
+    assert server.engine.stats()["pool_misses"] >= 1  # 8 MiB > one 4 MiB pool buffer
     missing = bytearray(b"x" * 100)
     assert roundtrip(client, conn, OP_READ, 9999, 0, 100, recv_into=missing).status == 0
     assert missing == bytes(100)
@@ -326,6 +327,9 @@ def test_o_direct_aligned_write_and_read(tmp_path: Path, client: Engine) -> None
         out, target = new_uninitialized_bytes(2 << 20)
         assert roundtrip(client, conn, OP_READ, 3, 0, 2 << 20, recv_into=target).status == 0
         assert out == bytes(4096) + data + bytes((1 << 20) - 4096)
+        # Unaligned O_DIRECT I/O is the caller's business: EINVAL, no crash.
+        assert roundtrip(client, conn, OP_WRITE, 3, 100, 10, b"0123456789").status == errno.EINVAL
+        assert roundtrip(client, conn, OP_ECHO, body=b"up").payload == b"pu"
     finally:
         srv.close()
 

@@ -206,7 +206,7 @@ class Engine:
         self._events: Any = ffi.new("bfs_event_t[]", 256)
         # Buffers the engine points at, kept alive until the REPLY event of
         # their request: this is what makes zero-copy sends and receives safe.
-        self._inflight: dict[int, tuple[object, ...]] = {}
+        self._inflight: dict[int, tuple[Any, Any]] = {}
 
     @staticmethod
     def _c_config(config: EngineConfig) -> tuple[Any, list[Any]]:
@@ -282,7 +282,8 @@ class Engine:
                             body_c, len(body_c) if body is not None else 0,
                             recv_c, len(recv_c) if recv_into is not None else 0, out))
         req_id = int(out[0])
-        self._inflight[req_id] = (body, body_c, recv_into, recv_c)
+        # A from_buffer cdata keeps its Python object (and so the memory) alive.
+        self._inflight[req_id] = (body_c, recv_c)
         return req_id
 
     def send_raw(self, conn: int, header: bytes, body: bytes = b"") -> None:
@@ -325,8 +326,8 @@ class Engine:
             payload = b""
         if kind == EventKind.REPLY:
             kept = self._inflight.pop(ev.req_id, None)
-            if payload is None and (kept is None or kept[2] is None):
-                payload = b""
+            if payload is None and (kept is None or kept[1] == ffi.NULL):
+                payload = b""  # an empty reply, as opposed to one received in place
         return Event(kind, ev.status, ev.req_id, ev.conn, ev.opcode, ev.ino, ev.offset,
                      ev.length, payload)
 
