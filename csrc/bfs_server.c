@@ -101,16 +101,32 @@ static void preq_received(bfs_net_op_t *op, ucs_status_t st)
         preq_free(p->eng, p); /* the sender is gone mid-transfer */
 }
 
-static void python_request(bfs_engine_t *eng, bfs_conn_t *conn, const bfs_wire_header_t *h,
-                           void *data, size_t length, int rndv)
+static bfs_preq_t *preq_new(bfs_engine_t *eng, size_t length)
 {
     bfs_preq_t *p = calloc(1, sizeof(*p));
 
-    if (!p || (length && !(p->body = malloc(length))) ||
-        !(p->handle = bfs_reqtab_add(&eng->preqs, p))) {
-        if (p)
-            free(p->body);
+    if (!p)
+        return NULL;
+    p->body = length ? malloc(length) : NULL;
+    if (length && !p->body) {
         free(p);
+        return NULL;
+    }
+    p->handle = bfs_reqtab_add(&eng->preqs, p);
+    if (!p->handle) {
+        free(p->body);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void python_request(bfs_engine_t *eng, bfs_conn_t *conn, const bfs_wire_header_t *h,
+                           void *data, size_t length, int rndv)
+{
+    bfs_preq_t *p = preq_new(eng, length);
+
+    if (!p) {
         bfs_server_reply_error(eng, conn->id, h, ENOMEM);
         return;
     }
