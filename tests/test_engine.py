@@ -368,7 +368,21 @@ def test_malformed_frames_are_reported_and_the_server_keeps_serving(
     reasons = sorted(e.status for e in server.of_kind(EventKind.MALFORMED))
     assert reasons == sorted(int(r) for r in [f[2] for f in frames])
     assert server.engine.stats()["malformed"] == len(frames)
+    # Readable headers with a bad opcode or length were answered (EPROTO,
+    # EINVAL); their replies match no request here and were dropped.
+    answered = sum(1 for f in frames if f[2] in (BadFrame.OPCODE, BadFrame.LENGTH))
+    until(lambda: server.engine.stats()["replies_out"] == answered, client)
     assert roundtrip(client, conn, OP_ECHO, body=b"still here").payload == b"ereh llits"
+
+
+def test_replies_to_unknown_requests_are_dropped(server: ServerThread, client: Engine) -> None:
+    conn = client.connect("127.0.0.1", server.port)
+    client.send_raw(conn, header(opcode=OP_BIG, req_id=0xDEAD, length=1 << 20))  # rendezvous
+    client.send_raw(conn, header(opcode=OP_ECHO, req_id=0xBEEF), b"eager")
+    seen = until(lambda: server.engine.stats()["replies_out"] == 2, client)
+    seen += client.progress(100)
+    assert seen == []
+    assert roundtrip(client, conn, OP_BIG, ino=1, length=1 << 20).payload == pattern(1 << 20, 1)
 
 
 def test_invalid_sends_fail_locally(server: ServerThread, client: Engine) -> None:
