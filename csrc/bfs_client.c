@@ -77,12 +77,6 @@ static void creq_sent(bfs_net_op_t *op, ucs_status_t st)
     creq_complete_if_done(r);
 }
 
-static int valid_request_opcode(uint32_t opcode)
-{
-    return opcode == BFS_OP_WRITE || opcode == BFS_OP_READ || opcode == BFS_OP_FSYNC ||
-           (opcode >= BFS_OP_FIRST_PYTHON && opcode <= BFS_OP_MAX);
-}
-
 static uint32_t send_flags(bfs_engine_t *eng, size_t body_len)
 {
     /* REPLY lets the receiver name the sender's connection. */
@@ -99,7 +93,7 @@ int bfs_send(bfs_engine_t *eng, uint64_t conn_id, uint32_t opcode, uint64_t ino,
 
     if (!conn || conn->state != BFS_CONN_OPEN)
         return -ENOTCONN;
-    if (!valid_request_opcode(opcode) || (opcode == BFS_OP_WRITE && length != body_len))
+    if (!bfs_wire_is_request_opcode(opcode) || (opcode == BFS_OP_WRITE && length != body_len))
         return -EINVAL;
     if (body_len > BFS_MAX_BULK_LEN)
         return -EMSGSIZE;
@@ -131,7 +125,6 @@ int bfs_send(bfs_engine_t *eng, uint64_t conn_id, uint32_t opcode, uint64_t ino,
 
 typedef struct {
     bfs_net_op_t op;
-    size_t header_len;
     char bytes[]; /* header, then body */
 } bfs_raw_t;
 
@@ -153,7 +146,6 @@ int bfs_send_raw(bfs_engine_t *eng, uint64_t conn_id, const void *header, size_t
     if (!raw)
         return -ENOMEM;
     raw->op.cb = raw_sent;
-    raw->header_len = header_len;
     if (header_len)
         memcpy(raw->bytes, header, header_len);
     if (body_len)

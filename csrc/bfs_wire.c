@@ -29,7 +29,7 @@ static int check_common(const void *raw, size_t raw_len, bfs_wire_header_t *out)
     return 0;
 }
 
-static int is_request_opcode(uint16_t op)
+int bfs_wire_is_request_opcode(uint32_t op)
 {
     return op == BFS_OP_WRITE || op == BFS_OP_READ || op == BFS_OP_FSYNC ||
            (op >= BFS_OP_FIRST_PYTHON && op <= BFS_OP_MAX);
@@ -58,7 +58,7 @@ int bfs_wire_check_request(const void *raw, size_t raw_len, size_t payload_len,
 
     if (bad)
         return bad;
-    if (!is_request_opcode(out->opcode))
+    if (!bfs_wire_is_request_opcode(out->opcode))
         return BFS_BAD_OPCODE;
     if (!request_lengths_ok(out, payload_len))
         return BFS_BAD_LENGTH;

@@ -20,6 +20,9 @@
 void bfs_wire_init(bfs_wire_header_t *h, uint16_t opcode, uint64_t req_id, int32_t status,
                    uint64_t ino, uint64_t offset, uint64_t length);
 
+/* A bulk opcode the engine serves, or one in the Python range. */
+int bfs_wire_is_request_opcode(uint32_t op);
+
 /* Copies a received header out (it may be unaligned) and validates it.
  * Returns 0 or BFS_BAD_*. On BFS_BAD_HEADER_LEN *out is left zeroed. */
 int bfs_wire_check_request(const void *raw, size_t raw_len, size_t payload_len,
