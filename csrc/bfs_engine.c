@@ -108,39 +108,26 @@ void bfs_report_malformed(bfs_engine_t *eng, uint64_t conn, const bfs_wire_heade
 
 /* ---- lifecycle ---- */
 
-static int copy_str(const char *src, char **dst)
-{
-    if (!src)
-        return 0;
-    *dst = strdup(src);
-    return *dst ? 0 : -ENOMEM;
-}
-
+/* The disk goes first: its teardown, unlike the others', needs its init. */
 static int engine_init(bfs_engine_t *eng, const bfs_config_t *cfg)
 {
     int rc;
 
     eng->cfg = *cfg;
-    rc = copy_str(cfg->listen_host, &eng->listen_host);
+    /* The strings are used only here: the engine keeps no pointer to them. */
+    eng->cfg.listen_host = NULL;
+    eng->cfg.data_dir = NULL;
+    rc = bfs_disk_init(&eng->disk, cfg->data_dir, cfg->ring_entries, cfg->o_direct);
     if (!rc)
-        rc = copy_str(cfg->data_dir, &eng->data_dir);
-    if (rc)
-        return rc;
-    eng->cfg.listen_host = eng->listen_host;
-    eng->cfg.data_dir = eng->data_dir;
-    bfs_reqtab_init(&eng->creqs);
-    bfs_reqtab_init(&eng->preqs);
-    rc = bfs_pool_init(&eng->pool, cfg->pool_buf_size, cfg->pool_bufs);
-    if (!rc)
-        rc = bfs_disk_init(&eng->disk, eng->data_dir, cfg->ring_entries, cfg->o_direct);
+        rc = bfs_pool_init(&eng->pool, cfg->pool_buf_size, cfg->pool_bufs);
     if (!rc)
         rc = bfs_net_init(&eng->net, cfg->err_mode_peer);
     if (!rc)
         rc = bfs_net_set_am_handler(&eng->net, BFS_AM_REQUEST, bfs_server_on_request, eng);
     if (!rc)
         rc = bfs_net_set_am_handler(&eng->net, BFS_AM_REPLY, bfs_client_on_reply, eng);
-    if (!rc && eng->listen_host)
-        rc = bfs_net_listen(&eng->net, eng->listen_host, cfg->listen_port);
+    if (!rc && cfg->listen_host)
+        rc = bfs_net_listen(&eng->net, cfg->listen_host, cfg->listen_port);
     return rc;
 }
 
@@ -183,8 +170,6 @@ void bfs_engine_destroy(bfs_engine_t *eng)
     bfs_server_fini(eng);
     evq_fini(&eng->evq);
     bfs_pool_fini(&eng->pool);
-    free(eng->listen_host);
-    free(eng->data_dir);
     free(eng);
 }
 

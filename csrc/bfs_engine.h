@@ -151,9 +151,7 @@ typedef struct {
 } bfs_evq_t;
 
 struct bfs_engine {
-    bfs_config_t cfg;   /* the string fields point at the copies below */
-    char *listen_host;
-    char *data_dir;
+    bfs_config_t cfg;   /* string fields NULL: used only by bfs_engine_create */
     bfs_net_t net;
     bfs_disk_t disk;
     bfs_pool_t pool;

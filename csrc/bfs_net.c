@@ -239,8 +239,10 @@ static int resolve(const char *host, uint16_t port, int passive, struct sockaddr
     hints.ai_flags = passive ? AI_PASSIVE : 0;
     snprintf(service, sizeof(service), "%u", (unsigned)port);
     rc = getaddrinfo(host, service, &hints, &res);
+    if (rc == EAI_SYSTEM)
+        return -errno;
     if (rc != 0)
-        return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+        return passive ? -EADDRNOTAVAIL : -EHOSTUNREACH;
     memcpy(ss, res->ai_addr, res->ai_addrlen);
     *len = res->ai_addrlen;
     freeaddrinfo(res);
@@ -263,6 +265,8 @@ int bfs_net_listen(bfs_net_t *net, const char *host, uint16_t port)
     p.sockaddr.addr = (const struct sockaddr *)&ss;
     p.sockaddr.addrlen = len;
     st = ucp_listener_create(net->worker, &p, &net->listener);
+    if (st == UCS_ERR_BUSY)
+        return -EADDRINUSE; /* what UCX says for a port in use */
     return st == UCS_OK ? 0 : -bfs_errno(st);
 }
 

@@ -519,6 +519,16 @@ def test_a_signal_ends_the_wait(client: Engine) -> None:
         signal.signal(signal.SIGALRM, old)
 
 
+def test_listen_errors_raise_and_leave_nothing_behind() -> None:
+    with Engine(EngineConfig(listen_host="127.0.0.1")) as first:
+        with pytest.raises(OSError) as info:
+            Engine(EngineConfig(listen_host="127.0.0.1", listen_port=first.listen_port))
+        assert info.value.errno == errno.EADDRINUSE
+    with pytest.raises(OSError) as info:
+        Engine(EngineConfig(listen_host="no-such-host.invalid"))
+    assert info.value.errno == errno.EADDRNOTAVAIL
+
+
 def test_close_is_idempotent_and_final() -> None:
     engine = Engine()
     engine.close()
