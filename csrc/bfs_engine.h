@@ -136,7 +136,17 @@ typedef struct {
 void bfs_get_stats(bfs_engine_t *eng, bfs_stats_t *out);
 /* CDEF-END */
 
-/* ---- Internal to csrc/: the engine object shared by the modules. ---- */
+/* ---- Internal to csrc/: the engine object shared by the modules. ----
+ *
+ *   bfs_engine.c  create/destroy, the loop (bfs_progress), event queue
+ *   bfs_net.c     UCX context, worker, listener, connections, send/receive
+ *   bfs_disk.c    io_uring ring, chunk file cache, POLL_ADD on the UCX fd
+ *   bfs_client.c  bfs_connect/send/send_raw/disconnect, reply handler
+ *   bfs_server.c  request handler and validation, bfs_reply
+ *   bfs_bulk.c    WRITE/READ/FSYNC served in C
+ *   bfs_wire.c    header building and checks
+ *   bfs_pool.c, bfs_reqtab.c, bfs_map.c, bfs_list.h  data structures
+ */
 
 #include "bfs_disk.h"
 #include "bfs_net.h"
