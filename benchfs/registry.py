@@ -30,6 +30,8 @@ class ClusterConfig:
     # UCX settings the cluster was started with; clients adopt them as defaults
     # so that `import benchfs` needs no environment of its own.
     ucx_env: dict[str, str] = field(default_factory=dict)
+    # Enforce mode bits and ownership for the calling process (off: trusted scratch).
+    permissions: bool = True
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ def read_cluster_config(registry: Path) -> ClusterConfig:
         servers=int(raw["servers"]),
         chunk_size=int(raw.get("chunk_size", DEFAULT_CHUNK_SIZE)),
         ucx_env={str(k): str(v) for k, v in raw.get("ucx_env", {}).items()},
+        permissions=bool(raw.get("permissions", True)),
     )
 
 

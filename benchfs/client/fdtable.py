@@ -29,6 +29,7 @@ class OpenFile:
     size_hint: int  # size as of open, grown by our own writes (close-to-open)
     position: int = 0
     dirty_ranks: set[int] = field(default_factory=set)  # servers holding our unsynced writes
+    sync: bool = False  # O_SYNC/O_DSYNC: every write is made durable before it returns
     orphaned: bool = False  # unlinked while open: the last close frees the data
 
 
@@ -40,6 +41,10 @@ class FdTable:
         fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self._files[fd] = open_file
         return fd
+
+    def dup(self, fd: int) -> int:
+        """A new descriptor for the same open file description (shared offset)."""
+        return self.add(self.get(fd))
 
     def get(self, fd: int) -> OpenFile:
         open_file = self._files.get(fd)

@@ -1,9 +1,12 @@
-"""Path resolution against the servers: lookups, the directory cache, errno diagnosis.
+"""Path resolution against the servers: lookups, symlinks, search permission, the cache.
 
 A path's entry lives on the server its hash picks (D5), so a lookup is one round
-trip whatever the depth. The price is that a missing entry does not say *why*
-it is missing; Linux answers ENOTDIR when an ancestor is a file, so on that
-(rare) path we walk the ancestors to pick the errno Linux would.
+trip whatever the depth. Resolution still has to know every ancestor (is it a
+directory, a symlink, searchable?), so it first asks for every ancestor it has
+not cached, all in one pipelined round, then walks the components the way
+Linux does: ``..`` is taken physically, symlinks are spliced in (40 hops at
+most), and the first missing or non-directory component picks the errno.
+Directories stay cached for ``ttl`` seconds (0: always ask).
 """
 
 from __future__ import annotations
@@ -11,32 +14,49 @@ from __future__ import annotations
 import errno
 import stat
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from benchfs.client.rpc import Rpc
+from benchfs.client.permissions import EXECUTE, Credentials, permitted
+from benchfs.client.rpc import Request, Rpc
 from benchfs.core.errors import os_error
-from benchfs.core.paths import ancestors, split
 from benchfs.core.placement import PlacementRing
 from benchfs.core.records import ROOT_INO, Inode, inode_owner
-from benchfs.core.wire import Op
+from benchfs.core.wire import Op, decode_reply, encode_request
+
+MAX_SYMLINK_HOPS = 40  # Linux's MAXSYMLINKS
 
 
 @dataclass(slots=True)
-class _CachedDir:
-    ino: int
-    expires: float
+class Resolved:
+    """Where a path leads: its canonical path, its inode (None: missing), its parent."""
+
+    path: str
+    inode: Inode | None
+    parent: Inode
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[1]
+
+
+def _join(parent: str, name: str) -> str:
+    return f"{parent.rstrip('/')}/{name}"
+
+
+def _parent_of(path: str) -> str:
+    return path.rsplit("/", 1)[0] or "/"
 
 
 class Namespace:
-    """Finds entries and inodes; caches directories for ``ttl`` seconds (0: never)."""
-
-    def __init__(self, rpc: Rpc, ring: PlacementRing, ttl: float) -> None:
+    def __init__(self, rpc: Rpc, ring: PlacementRing, ttl: float, enforce: bool) -> None:
         self._rpc = rpc
         self._ring = ring
         self._ttl = ttl
-        self._dirs: dict[str, _CachedDir] = {}
+        self.enforce_permissions = enforce
+        self._dirs: dict[str, tuple[Inode, float]] = {}
 
-    # -- placement -------------------------------------------------------------
+    # -- placement ---------------------------------------------------------------------
 
     def rank_of_path(self, path: str) -> int:
         return int(self._ring.server_for_path(path))
@@ -53,61 +73,160 @@ class Namespace:
     def all_ranks(self) -> list[int]:
         return [int(server) for server in self._ring.servers]
 
-    # -- lookups ---------------------------------------------------------------
+    # -- the directory cache -------------------------------------------------------------
 
-    def _lookup_raw(self, path: str) -> tuple[int, Inode | None] | None:
-        """(ino, attributes if the entry's server owns them), or None when missing."""
-        try:
-            ino, wire = self._rpc.call(self.rank_of_path(path), Op.LOOKUP, path)
-        except FileNotFoundError:
+    def _cached(self, path: str) -> Inode | None:
+        hit = self._dirs.get(path)
+        if hit is None or hit[1] < time.monotonic():
             return None
-        return ino, (Inode.from_wire(wire) if wire is not None else None)
+        return hit[0]
+
+    def remember(self, path: str, inode: Inode) -> None:
+        if self._ttl > 0 and stat.S_ISDIR(inode.mode):
+            self._dirs[path] = (inode, time.monotonic() + self._ttl)
+
+    def forget_ino(self, ino: int) -> None:
+        """Drop cached directories that are this inode (after chmod, chown)."""
+        for cached in [p for p, (inode, _) in self._dirs.items() if inode.ino == ino]:
+            del self._dirs[cached]
+
+    def forget(self, path: str) -> None:
+        """Drop ``path`` and everything cached below it (after rename, rmdir, chmod)."""
+        prefix = path.rstrip("/") + "/"
+        for cached in [p for p in self._dirs if p == path or p.startswith(prefix)]:
+            del self._dirs[cached]
+
+    # -- lookups ---------------------------------------------------------------------------
 
     def getattr(self, ino: int, filename: object = None) -> Inode:
         wire = self._rpc.call(self.rank_of_inode(ino), Op.GETATTR, ino, filename=filename)
         return Inode.from_wire(wire)
 
-    def lookup(self, path: str, filename: object) -> Inode:
-        """The attributes of ``path``; ENOENT or ENOTDIR as Linux would choose."""
-        found = self._lookup_raw(path)
-        if found is None:
-            raise self.missing_error(path, filename)
-        ino, inode = found
+    def _fetch(self, paths: Iterable[str]) -> dict[str, Inode | None]:
+        """Look up several paths in one pipelined round (None: missing)."""
+        wanted = list(dict.fromkeys(paths))
+        found: dict[str, Inode | None] = {}
+        remote: dict[str, int] = {}
+        if not wanted:
+            return found
+        replies = self._rpc.run_retrying([
+            Request(self.rank_of_path(path), Op.LOOKUP, body=encode_request(Op.LOOKUP, path))
+            for path in wanted
+        ])
+        for path, reply in zip(wanted, replies, strict=True):
+            if reply.status == errno.ENOENT:
+                found[path] = None
+            elif reply.status:
+                raise os_error(reply.status)
+            else:
+                ino, wire = decode_reply(reply.payload or b"")
+                if wire is None:
+                    remote[path] = ino
+                else:
+                    found[path] = Inode.from_wire(wire)
+        for path, ino in remote.items():
+            try:
+                found[path] = self.getattr(ino)
+            except FileNotFoundError:  # removed between the two requests
+                found[path] = None
+        for path, inode in found.items():
+            if inode is not None:
+                self.remember(path, inode)
+        return found
+
+    def lookup_fresh(self, path: str) -> Inode | None:
+        """The current attributes of a canonical path, bypassing the cache."""
+        return self._fetch([path])[path]
+
+    # -- resolution -----------------------------------------------------------------------
+
+    def resolve(self, path: str, creds: Credentials, follow: bool, filename: object,
+                trailing_slash: bool = False) -> Resolved:
+        """Resolve an absolute path. The last component may be missing (inode None);
+        every other problem raises the OSError Linux would."""
+        hops = 0
+        pending = [c for c in path.split("/") if c]
+        current = "/"
+        memo = self._prefetch(pending)
+        root = self._require(memo, "/", filename)
+        current_inode = root
+        parent = root
+        while pending:
+            component = pending.pop(0)
+            last = not pending
+            self._check_search(current_inode, creds, filename)
+            if component == ".":
+                if last:
+                    return Resolved(current, current_inode, parent)
+                continue
+            if component == "..":
+                current = _parent_of(current)
+                current_inode = self._require(memo, current, filename)
+                parent = self._require(memo, _parent_of(current), filename)
+                if last:
+                    return Resolved(current, current_inode, parent)
+                continue
+            candidate = _join(current, component)
+            if candidate not in memo:
+                memo.update(self._fetch([candidate]))
+            inode = memo[candidate]
+            if inode is None:
+                if last:
+                    return Resolved(candidate, None, current_inode)
+                raise os_error(errno.ENOENT, filename)
+            if stat.S_ISLNK(inode.mode) and (not last or follow or trailing_slash):
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise os_error(errno.ELOOP, filename)
+                target = inode.target or ""
+                if not target:
+                    raise os_error(errno.ENOENT, filename)
+                if target.startswith("/"):
+                    current, current_inode = "/", root
+                    parent = root
+                pending[:0] = [c for c in target.split("/") if c]
+                memo.update(self._prefetch_below(current, pending, memo))
+                continue
+            if last:
+                return Resolved(candidate, inode, current_inode)
+            if not stat.S_ISDIR(inode.mode):
+                raise os_error(errno.ENOTDIR, filename)
+            parent, current, current_inode = current_inode, candidate, inode
+        return Resolved(current, current_inode, parent)
+
+    def _prefetch(self, components: list[str]) -> dict[str, Inode | None]:
+        return self._prefetch_below("/", components, {})
+
+    def _prefetch_below(self, start: str, components: list[str],
+                        memo: dict[str, Inode | None]) -> dict[str, Inode | None]:
+        """Fetch, in one round, every prefix the walk will need, up to the first ``..``
+        (past which the physical path is unknown until symlinks are resolved)."""
+        known: dict[str, Inode | None] = {}
+        prefixes = [start]
+        for component in components:
+            if component == "..":
+                break
+            if component != ".":
+                prefixes.append(_join(prefixes[-1], component))
+        to_fetch = []
+        for prefix in prefixes:
+            cached = self._cached(prefix)
+            if cached is not None:
+                known[prefix] = cached
+            elif prefix not in memo:
+                to_fetch.append(prefix)
+        known.update(self._fetch(to_fetch))
+        return known
+
+    def _require(self, memo: dict[str, Inode | None], path: str, filename: object) -> Inode:
+        if path not in memo:
+            cached = self._cached(path)
+            memo[path] = cached if cached is not None else self._fetch([path])[path]
+        inode = memo[path]
         if inode is None:
-            inode = self.getattr(ino, filename)
-        if stat.S_ISDIR(inode.mode):
-            self._remember_dir(path, ino)
+            raise os_error(errno.ENOENT, filename)
         return inode
 
-    def missing_error(self, path: str, filename: object) -> OSError:
-        for ancestor in ancestors(path)[1:]:
-            found = self._lookup_raw(ancestor)
-            if found is None:
-                return os_error(errno.ENOENT, filename)
-            ino, inode = found
-            if inode is None:
-                inode = self.getattr(ino, filename)
-            if not stat.S_ISDIR(inode.mode):
-                return os_error(errno.ENOTDIR, filename)
-        return os_error(errno.ENOENT, filename)
-
-    def require_parent_dir(self, path: str, filename: object) -> None:
-        """Raise unless the parent of ``path`` is an existing directory."""
-        parent, _ = split(path)
-        cached = self._dirs.get(parent)
-        if cached is not None and cached.expires > time.monotonic():
-            return
-        if not stat.S_ISDIR(self.lookup(parent, filename).mode):
-            raise os_error(errno.ENOTDIR, filename)
-
-    # -- the directory cache -----------------------------------------------------
-
-    def _remember_dir(self, path: str, ino: int) -> None:
-        if self._ttl > 0:
-            self._dirs[path] = _CachedDir(ino, time.monotonic() + self._ttl)
-
-    def remember_new_dir(self, path: str, ino: int) -> None:
-        self._remember_dir(path, ino)
-
-    def forget_dir(self, path: str) -> None:
-        self._dirs.pop(path, None)
+    def _check_search(self, directory: Inode, creds: Credentials, filename: object) -> None:
+        if self.enforce_permissions and not permitted(directory, creds, EXECUTE):
+            raise os_error(errno.EACCES, filename)

@@ -134,10 +134,26 @@ class Rpc:
         except OSError:
             pass
 
+    def run_retrying(self, requests: Sequence[Request]) -> list[Event]:
+        """``run`` for metadata requests, resending those a server answered EAGAIN
+        (their subtree is fenced by a directory rename or rmdir) until the deadline."""
+        replies = self.run(requests)
+        deadline = time.monotonic() + self.timeout
+        delay = 0.0005
+        while time.monotonic() < deadline:
+            busy = [i for i, reply in enumerate(replies) if reply.status == errno.EAGAIN]
+            if not busy:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+            for index, reply in zip(busy, self.run([requests[i] for i in busy]), strict=True):
+                replies[index] = reply
+        return replies
+
     def call(self, rank: int, op: Op, *args: object, filename: object = None,
              filename2: object = None) -> Any:
         """One metadata request; raises the server's errno as the matching OSError."""
-        (reply,) = self.run([Request(rank, op, body=encode_request(op, *args))])
+        (reply,) = self.run_retrying([Request(rank, op, body=encode_request(op, *args))])
         if reply.status:
             raise os_error(reply.status, filename, filename2)
         return decode_reply(reply.payload or b"")
@@ -146,7 +162,7 @@ class Rpc:
                  filename: object = None) -> list[Any]:
         """The same metadata request to several servers at once."""
         body = encode_request(op, *args)
-        replies = self.run([Request(rank, op, body=body) for rank in ranks])
+        replies = self.run_retrying([Request(rank, op, body=body) for rank in ranks])
         for reply in replies:
             if reply.status:
                 raise os_error(reply.status, filename)

@@ -88,18 +88,30 @@ class Op(enum.IntEnum):
     CREATE = 17
     MKDIR = 18
     UNLINK = 19
-    RMDIR = 20
     READDIR = 21
     GETATTR = 22
     SET_SIZE = 23
     DATA_TRUNCATE = 24
     DATA_REMOVE = 25
     SETATTR = 26
-    RENAME = 27
-    LINK = 28
+    REMOVE_ENTRY = 27  # drop a name if it still points at an inode (rename's second half)
+    ADD_ENTRY = 28  # add a name for an existing inode (link, rename's first half)
     SYMLINK = 29
     STATFS = 30
     HELLO = 31
+    ADJUST = 32  # link count change and time touch on an inode
+    FENCE = 33  # block two subtrees and list what they hold (directory rename, rmdir)
+    MOVE_INSERT = 34  # add the moved entries of a fenced rename
+    UNFENCE = 35  # end a fence, removing the fenced source subtree or not
+    DATA_SEEK = 36  # SEEK_DATA / SEEK_HOLE in one server's chunk file
+
+
+class SignedInt(int):
+    """Field-type marker: a signed 64-bit int (a delta, not a size)."""
+
+
+class EntryList(list):  # type: ignore[type-arg]
+    """Field-type marker: a list of directory entries ``[path, ino, file_type]``."""
 
 
 FieldType = type | tuple[type, ...]
@@ -111,18 +123,23 @@ REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
     Op.CREATE: (("path", str), ("mode", int), ("exclusive", bool), ("uid", int), ("gid", int)),
     Op.MKDIR: (("path", str), ("mode", int), ("uid", int), ("gid", int)),
     Op.UNLINK: (("path", str), ("keep_inode", bool)),
-    Op.RMDIR: (("path", str),),
     Op.READDIR: (("path", str),),
     Op.GETATTR: (("ino", int),),
     Op.SET_SIZE: (("ino", int), ("size", int), ("grow_only", bool)),
     Op.DATA_TRUNCATE: (("ino", int), ("size", int)),
     Op.DATA_REMOVE: (("ino", int),),
     Op.SETATTR: (("ino", int), ("changes", dict)),
-    Op.RENAME: (("src", str), ("dst", str)),
-    Op.LINK: (("src", str), ("dst", str)),
+    Op.REMOVE_ENTRY: (("path", str), ("ino", int)),
+    Op.ADD_ENTRY: (("path", str), ("ino", int), ("file_type", int), ("replace", bool)),
     Op.SYMLINK: (("target", str), ("path", str), ("uid", int), ("gid", int)),
     Op.STATFS: (),
     Op.HELLO: (("secret", str), ("client", str)),
+    Op.ADJUST: (("ino", int), ("nlink_delta", SignedInt), ("touch_mtime", bool),
+                ("keep_inode", bool)),
+    Op.FENCE: (("txid", int), ("src", str), ("dst", str)),
+    Op.MOVE_INSERT: (("txid", int), ("entries", EntryList)),
+    Op.UNFENCE: (("txid", int), ("remove_src", bool)),
+    Op.DATA_SEEK: (("ino", int), ("offset", int), ("data", bool)),
 }
 
 PATH_FIELDS = frozenset({"path", "src", "dst"})
@@ -156,6 +173,14 @@ def _field_problem(op: Op, name: str, kind: FieldType, value: object) -> Problem
         if not isinstance(value, bool):
             return TypeError, f"{op.name}.{name} must be bool, not {type(value).__name__}"
         return None
+    if kind is SignedInt:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return TypeError, f"{op.name}.{name} must be int, not {type(value).__name__}"
+        if not _I64_MIN <= value < -_I64_MIN:
+            return ValueError, f"{op.name}.{name} must be a signed 64-bit int, not {value}"
+        return None
+    if kind is EntryList:
+        return _entries_problem(op, name, value)
     if kind is int:
         # bool is an int subclass; a bool where a number belongs is a bug, not a 0 or 1.
         if not isinstance(value, int) or isinstance(value, bool):
@@ -174,6 +199,20 @@ def _field_problem(op: Op, name: str, kind: FieldType, value: object) -> Problem
             return TypeError, f"{op.name}.{name} must be dict, not {type(value).__name__}"
         return _changes_problem(value)
     raise AssertionError(f"no validation for field type {kind!r}")
+
+
+def _entries_problem(op: Op, name: str, value: object) -> Problem | None:
+    if not isinstance(value, list):
+        return TypeError, f"{op.name}.{name} must be a list, not {type(value).__name__}"
+    for entry in value:
+        if not isinstance(entry, list) or len(entry) != 3:
+            return TypeError, f"{op.name}.{name} entries must be [path, ino, file_type]"
+        for field_name, kind, item in zip(("path", "ino", "file_type"), (str, int, int), entry,
+                                          strict=True):
+            problem = _field_problem(op, field_name, kind, item)
+            if problem is not None:
+                return problem
+    return None
 
 
 def _changes_problem(changes: dict[Any, Any]) -> Problem | None:

@@ -35,14 +35,22 @@ class RequestHandlers:
             Op.LOOKUP: self._lookup,
             Op.CREATE: self._create,
             Op.MKDIR: lambda path, mode, uid, gid: store.mkdir(path, mode, uid, gid).to_wire(),
+            Op.SYMLINK: lambda *args: store.symlink(*args).to_wire(),
             Op.UNLINK: lambda path, keep_inode: list(store.unlink(path, keep_inode)),
-            Op.RMDIR: store.rmdir,
             Op.READDIR: self._readdir,
             Op.GETATTR: lambda ino: store.getattr(ino).to_wire(),
+            Op.SETATTR: lambda ino, changes: store.setattr(ino, changes).to_wire(),
             Op.SET_SIZE: store.set_size,
+            Op.ADJUST: store.adjust,
+            Op.ADD_ENTRY: store.add_entry,
+            Op.REMOVE_ENTRY: store.remove_entry,
+            Op.FENCE: store.fence,
+            Op.MOVE_INSERT: store.move_insert,
+            Op.UNFENCE: store.unfence,
             Op.DATA_TRUNCATE: engine.chunk_truncate,
             Op.DATA_REMOVE: self._remove_data,
             Op.STATFS: self._statfs,
+            Op.DATA_SEEK: self._seek,
         }
 
     def handle(self, opcode: int, body: bytes) -> tuple[int, bytes]:
@@ -66,10 +74,8 @@ class RequestHandlers:
         return _entry_reply(*self._store.lookup(path))
 
     def _create(self, path: str, mode: int, exclusive: bool, uid: int, gid: int) -> list[Any]:
-        created = self._store.create(path, mode, exclusive, uid, gid)
-        if isinstance(created, int):
-            return _entry_reply(created, None)
-        return _entry_reply(created.ino, created)
+        ino, inode, created = self._store.create(path, mode, exclusive, uid, gid)
+        return [*_entry_reply(ino, inode), created]
 
     def _readdir(self, path: str) -> list[list[Any]]:
         return [[name, d.ino, d.file_type] for name, d in self._store.children(path)]
@@ -77,6 +83,21 @@ class RequestHandlers:
     def _remove_data(self, ino: int) -> None:
         self._engine.chunk_remove(ino)
         self._store.drop_orphan(ino)
+
+    def _seek(self, ino: int, offset: int, data: bool) -> int | None:
+        """lseek SEEK_DATA/SEEK_HOLE in our chunk file; None when past its data."""
+        try:
+            fd = os.open(os.path.join(self._data_dir, "chunks", f"{ino:016x}"), os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            return os.lseek(fd, offset, os.SEEK_DATA if data else os.SEEK_HOLE)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                return None
+            raise
+        finally:
+            os.close(fd)
 
     def _statfs(self) -> list[int]:
         vfs = os.statvfs(self._data_dir)

@@ -2,12 +2,19 @@
 
 Paths are hashed to servers (DESIGN.md D5), so each server holds an arbitrary
 slice of the namespace. Entries are keyed by ``(parent, name)`` in a sorted map:
-the children of one directory are then one contiguous range, which makes
-``readdir`` and emptiness checks range scans instead of full scans.
+the children of one directory are one contiguous range, and a whole subtree is
+two ranges, which makes ``readdir``, emptiness checks and directory renames
+range scans instead of full scans.
 
 Inodes are keyed by number. A new file's inode is allocated on the server that
 holds its first name, and the inode number records that server (see
-``benchfs.core.records``), so attributes can be found from the number alone.
+``benchfs.core.records``), so attributes are found from the number alone and
+renames or links never move them.
+
+Directory renames and rmdir run under a *fence*: every server blocks the
+source and destination subtrees (requests there answer EAGAIN and the client
+retries) until the client finished moving the entries, so other clients see
+the subtree either before or after, never half-moved.
 """
 
 from __future__ import annotations
@@ -16,12 +23,19 @@ import errno
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sortedcontainers import SortedDict
 
-from benchfs.core.paths import split
-from benchfs.core.records import ROOT_INO, Inode, new_inode_number
+from benchfs.core.paths import is_ancestor, split
+from benchfs.core.records import FIRST_COUNTER, ROOT_INO, Inode, new_inode_number
+
+# Largest code point: (dir, _TOP) bounds every name of dir from above.
+_TOP = "\U0010ffff"
+# How long a removed or moved-away subtree refuses new entries. Clients trust a
+# cached directory for at most their metadata TTL, which must stay below this.
+TOMBSTONE_SECONDS = 10.0
 
 
 @dataclass(slots=True)
@@ -30,6 +44,13 @@ class Dentry:
 
     ino: int
     file_type: int  # the S_IFMT bits of the inode, so readdir needs no inode fetch
+
+
+@dataclass(slots=True)
+class Fence:
+    src: str
+    dst: str
+    collected: list[tuple[str, str]] = field(default_factory=list)  # src keys seen here
 
 
 class MetadataError(Exception):
@@ -44,30 +65,99 @@ def _now_ns() -> int:
     return time.time_ns()
 
 
+def _join(parent: str, name: str) -> str:
+    return f"{parent.rstrip('/')}/{name}"
+
+
+def _within(path: str, top: str) -> bool:
+    return path == top or is_ancestor(top, path)
+
+
 class MetadataStore:
     """Directory entries hashed to this server and the inodes allocated here."""
 
     def __init__(self, server_index: int, holds_root: bool) -> None:
         self._server_index = server_index
-        self._next_counter = 2  # counter 1 is reserved for the root's number
+        self._next_counter = FIRST_COUNTER
         self._entries: SortedDict = SortedDict()  # (parent, name) -> Dentry
         self._inodes: dict[int, Inode] = {}
+        self._fences: dict[int, Fence] = {}
+        self._tombstones: dict[str, float] = {}  # subtree -> monotonic expiry
         if holds_root:
-            self._install_root()
+            now = _now_ns()
+            self._inodes[ROOT_INO] = Inode(
+                ino=ROOT_INO, mode=stat.S_IFDIR | 0o777, uid=0, gid=0, size=0, nlink=2,
+                atime_ns=now, mtime_ns=now, ctime_ns=now,
+            )
 
-    def _install_root(self) -> None:
-        now = _now_ns()
-        self._inodes[ROOT_INO] = Inode(
-            ino=ROOT_INO, mode=stat.S_IFDIR | 0o777, uid=0, gid=0, size=0, nlink=2,
-            atime_ns=now, mtime_ns=now, ctime_ns=now,
-        )
+    # -- fences --------------------------------------------------------------------
 
-    # -- queries ---------------------------------------------------------------
+    def check_unfenced(self, path: str) -> None:
+        """EAGAIN while ``path`` lies in a subtree being moved or removed."""
+        for fence in self._fences.values():
+            if _within(path, fence.src) or _within(path, fence.dst):
+                raise MetadataError(errno.EAGAIN)
+
+    def _check_not_buried(self, path: str) -> None:
+        """ENOENT for new names under a subtree that was just removed or moved away."""
+        if not self._tombstones:
+            return
+        now = time.monotonic()
+        for top, expiry in list(self._tombstones.items()):
+            if expiry < now:
+                del self._tombstones[top]
+            elif is_ancestor(top, path):
+                raise MetadataError(errno.ENOENT)
+
+    def _subtree_keys(self, top: str) -> list[tuple[str, str]]:
+        """Keys of ``top`` itself and of every entry below it held here."""
+        keys: list[tuple[str, str]] = []
+        own = split(top)
+        if top != "/" and own in self._entries:
+            keys.append(own)
+        keys.extend(self._entries.irange((top, ""), (top, _TOP)))
+        below = top.rstrip("/") + "/"
+        # Every parent string under ``top`` starts with "top/"; "top0" is the first
+        # string past them ('0' follows '/').
+        keys.extend(self._entries.irange((below, ""), (below[:-1] + "0", ""),
+                                         inclusive=(True, False)))
+        return keys
+
+    def _listing(self, keys: list[tuple[str, str]]) -> list[list[Any]]:
+        return [[_join(*key), self._entries[key].ino, self._entries[key].file_type]
+                for key in keys]
+
+    def fence(self, txid: int, src: str, dst: str) -> list[list[list[Any]]]:
+        """Block ``src`` and ``dst`` subtrees; list the entries of both held here."""
+        self.check_unfenced(src)
+        self.check_unfenced(dst)
+        src_keys = self._subtree_keys(src)
+        self._fences[txid] = Fence(src, dst, src_keys)
+        dst_keys = [] if dst == src else self._subtree_keys(dst)
+        return [self._listing(src_keys), self._listing(dst_keys)]
+
+    def move_insert(self, txid: int, entries: list[list[Any]]) -> None:
+        if txid not in self._fences:
+            raise MetadataError(errno.ESTALE)
+        for path, ino, file_type in entries:
+            self._entries[split(path)] = Dentry(ino, file_type)
+
+    def unfence(self, txid: int, remove_src: bool) -> None:
+        fence = self._fences.pop(txid, None)
+        if fence is None:
+            return
+        if remove_src:
+            for key in fence.collected:
+                self._entries.pop(key, None)
+            self._tombstones[fence.src] = time.monotonic() + TOMBSTONE_SECONDS
+
+    # -- queries ---------------------------------------------------------------------
 
     def lookup(self, path: str) -> tuple[int, Inode | None]:
         """The inode number of ``path`` and its attributes when this server owns them."""
         if path == "/":
             return ROOT_INO, self._inodes.get(ROOT_INO)
+        self.check_unfenced(path)
         dentry: Dentry | None = self._entries.get(split(path))
         if dentry is None:
             raise MetadataError(errno.ENOENT)
@@ -81,53 +171,83 @@ class MetadataStore:
 
     def children(self, directory: str) -> Iterator[tuple[str, Dentry]]:
         """The entries of ``directory`` held here, in name order."""
-        # "" sorts before every name; the upper key uses the highest code point so
-        # the range covers every name of this parent and nothing else.
-        for key in self._entries.irange((directory, ""), (directory, "\U0010ffff")):
+        self.check_unfenced(directory)
+        for key in self._entries.irange((directory, ""), (directory, _TOP)):
             yield key[1], self._entries[key]
 
-    def has_children(self, directory: str) -> bool:
-        return next(self.children(directory), None) is not None
+    # -- names -----------------------------------------------------------------------
 
-    # -- mutations -------------------------------------------------------------
+    def _new_name_key(self, path: str) -> tuple[str, str]:
+        self.check_unfenced(path)
+        self._check_not_buried(path)
+        return split(path)
 
-    def _allocate(self, mode: int, uid: int, gid: int, nlink: int) -> Inode:
+    def _allocate(self, mode: int, uid: int, gid: int, nlink: int,
+                  target: str | None = None) -> Inode:
         ino = new_inode_number(self._server_index, self._next_counter)
         self._next_counter += 1
         now = _now_ns()
         inode = Inode(
-            ino=ino, mode=mode, uid=uid, gid=gid, size=0, nlink=nlink,
-            atime_ns=now, mtime_ns=now, ctime_ns=now,
+            ino=ino, mode=mode, uid=uid, gid=gid, size=len(target or ""), nlink=nlink,
+            atime_ns=now, mtime_ns=now, ctime_ns=now, target=target,
         )
         self._inodes[ino] = inode
         return inode
 
-    def create(self, path: str, mode: int, exclusive: bool, uid: int, gid: int) -> Inode | int:
-        """Create a regular file, or return the existing entry (its inode, or its number
-        when the inode lives on another server)."""
-        key = split(path)
+    def create(self, path: str, mode: int, exclusive: bool, uid: int,
+               gid: int) -> tuple[int, Inode | None, bool]:
+        """Create a regular file, or find the existing entry: (ino, attributes when
+        held here, created)."""
+        key = self._new_name_key(path)
         existing: Dentry | None = self._entries.get(key)
         if existing is not None:
             if exclusive:
                 raise MetadataError(errno.EEXIST)
-            return self._inodes.get(existing.ino, existing.ino)
+            return existing.ino, self._inodes.get(existing.ino), False
         inode = self._allocate(stat.S_IFREG | (mode & 0o7777), uid, gid, nlink=1)
         self._entries[key] = Dentry(inode.ino, stat.S_IFREG)
+        return inode.ino, inode, True
+
+    def _create_unique(self, path: str, inode_mode: int, uid: int, gid: int, nlink: int,
+                       target: str | None = None) -> Inode:
+        key = self._new_name_key(path)
+        if path == "/" or key in self._entries:
+            raise MetadataError(errno.EEXIST)
+        inode = self._allocate(inode_mode, uid, gid, nlink, target)
+        self._entries[key] = Dentry(inode.ino, stat.S_IFMT(inode_mode))
         return inode
 
     def mkdir(self, path: str, mode: int, uid: int, gid: int) -> Inode:
-        key = split(path)
-        if path == "/" or key in self._entries:
+        return self._create_unique(path, stat.S_IFDIR | (mode & 0o7777), uid, gid, nlink=2)
+
+    def symlink(self, target: str, path: str, uid: int, gid: int) -> Inode:
+        return self._create_unique(path, stat.S_IFLNK | 0o777, uid, gid, nlink=1, target=target)
+
+    def add_entry(self, path: str, ino: int, file_type: int,
+                  replace: bool) -> list[int] | None:
+        """Point ``path`` at an existing inode; returns the [ino, type] it replaced."""
+        key = self._new_name_key(path)
+        old: Dentry | None = self._entries.get(key)
+        if old is not None and not replace:
             raise MetadataError(errno.EEXIST)
-        inode = self._allocate(stat.S_IFDIR | (mode & 0o7777), uid, gid, nlink=2)
-        self._entries[key] = Dentry(inode.ino, stat.S_IFDIR)
-        return inode
+        self._entries[key] = Dentry(ino, file_type)
+        return None if old is None else [old.ino, old.file_type]
+
+    def remove_entry(self, path: str, ino: int) -> None:
+        """Drop ``path`` if it still names ``ino`` (a concurrent change wins otherwise)."""
+        self.check_unfenced(path)
+        key = split(path)
+        current: Dentry | None = self._entries.get(key)
+        if current is None or current.ino != ino:
+            raise MetadataError(errno.ENOENT)
+        del self._entries[key]
 
     def unlink(self, path: str, keep_inode: bool) -> tuple[int, int]:
         """Remove a non-directory name. Returns (ino, links left); -1 links left means
         the inode lives elsewhere and its owner must drop the link. With ``keep_inode``
         an inode left with no links survives (the caller still has it open) until
         ``drop_orphan``."""
+        self.check_unfenced(path)
         key = split(path)
         dentry: Dentry | None = self._entries.get(key)
         if dentry is None:
@@ -135,14 +255,9 @@ class MetadataStore:
         if dentry.file_type == stat.S_IFDIR:
             raise MetadataError(errno.EISDIR)
         del self._entries[key]
-        inode = self._inodes.get(dentry.ino)
-        if inode is None:
+        if dentry.ino not in self._inodes:
             return dentry.ino, -1
-        inode.nlink -= 1
-        inode.ctime_ns = _now_ns()
-        if inode.nlink <= 0 and not keep_inode:
-            del self._inodes[dentry.ino]
-        return dentry.ino, inode.nlink
+        return dentry.ino, self.adjust(dentry.ino, -1, False, keep_inode)
 
     def drop_orphan(self, ino: int) -> None:
         """Forget an inode whose last name went while it was open."""
@@ -150,22 +265,31 @@ class MetadataStore:
         if inode is not None and inode.nlink <= 0:
             del self._inodes[ino]
 
-    def rmdir(self, path: str) -> int:
-        """Remove an empty directory's name and inode. Emptiness across servers is the
-        caller's check; this server checks the entries it holds."""
-        if path == "/":
-            raise MetadataError(errno.EBUSY)
-        key = split(path)
-        dentry: Dentry | None = self._entries.get(key)
-        if dentry is None:
-            raise MetadataError(errno.ENOENT)
-        if dentry.file_type != stat.S_IFDIR:
-            raise MetadataError(errno.ENOTDIR)
-        if self.has_children(path):
-            raise MetadataError(errno.ENOTEMPTY)
-        del self._entries[key]
-        self._inodes.pop(dentry.ino, None)
-        return dentry.ino
+    # -- attributes ----------------------------------------------------------------------
+
+    def adjust(self, ino: int, nlink_delta: int, touch_mtime: bool, keep_inode: bool) -> int:
+        """Change the link count and move ctime (and mtime); an inode reaching no
+        links is removed unless ``keep_inode``. Returns the links left."""
+        inode = self.getattr(ino)
+        inode.nlink += nlink_delta
+        now = _now_ns()
+        inode.ctime_ns = now
+        if touch_mtime:
+            inode.mtime_ns = now
+        if inode.nlink <= 0 and not keep_inode:
+            del self._inodes[ino]
+        return inode.nlink
+
+    def setattr(self, ino: int, changes: dict[str, int | None]) -> Inode:
+        inode = self.getattr(ino)
+        now = _now_ns()
+        for name, value in changes.items():
+            if name == "mode":
+                inode.mode = stat.S_IFMT(inode.mode) | (int(value or 0) & 0o7777)
+            else:
+                setattr(inode, name, now if value is None else value)
+        inode.ctime_ns = now
+        return inode
 
     def set_size(self, ino: int, size: int, grow_only: bool) -> int:
         inode = self.getattr(ino)

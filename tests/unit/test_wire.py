@@ -22,8 +22,10 @@ from benchfs.core.wire import (
     REQUEST_FIELDS,
     SETATTR_KEYS,
     VERSION,
+    EntryList,
     MalformedFrame,
     Op,
+    SignedInt,
     WireHeader,
     decode_reply,
     decode_request,
@@ -150,6 +152,11 @@ def strategy_for(name: str, kind: Any) -> st.SearchStrategy[Any]:
         return st.integers(0, 2**64 - 1)
     if kind is dict:
         return setattr_changes
+    if kind is SignedInt:
+        return st.integers(-(2**63), 2**63 - 1)
+    if kind is EntryList:
+        return st.lists(st.tuples(norm_paths, st.integers(0, 2**64 - 1),
+                                  st.integers(0, 2**16)).map(list), max_size=4)
     raise AssertionError(kind)
 
 
@@ -176,15 +183,19 @@ def test_every_op_round_trips_an_example() -> None:
         Op.CREATE: ("/a/b", 0o644, True, 1000, 1000),
         Op.MKDIR: ("/d", 0o755, 0, 0),
         Op.UNLINK: ("/a", True),
-        Op.RMDIR: ("/d",),
         Op.READDIR: ("/",),
         Op.GETATTR: (2**63,),
         Op.SET_SIZE: (5, 2**40, False),
         Op.DATA_TRUNCATE: (5, 0),
         Op.DATA_REMOVE: (5,),
         Op.SETATTR: (5, {"mode": 0o600, "atime_ns": -1, "mtime_ns": None}),
-        Op.RENAME: ("/a", "/b"),
-        Op.LINK: ("/a", "/c"),
+        Op.REMOVE_ENTRY: ("/a", 7),
+        Op.ADD_ENTRY: ("/c", 7, 0o100000, True),
+        Op.ADJUST: (7, -1, True, False),
+        Op.FENCE: (9, "/a", "/b"),
+        Op.MOVE_INSERT: (9, [["/b/x", 7, 0o100000]]),
+        Op.UNFENCE: (9, True),
+        Op.DATA_SEEK: (7, 4096, True),
         Op.SYMLINK: ("../x", "/l", 1, 2),
         Op.STATFS: (),
         Op.HELLO: ("s3cret", "host:123"),
@@ -273,8 +284,8 @@ def test_decode_rejects_malformed_bodies(op: int, body: bytes) -> None:
 
 
 def test_non_utf8_names_survive() -> None:
-    body = encode_request(Op.RENAME, "/\udcff", "/a\udc80b")
-    assert decode_request(Op.RENAME, body) == ("/\udcff", "/a\udc80b")
+    body = encode_request(Op.FENCE, 1, "/\udcff", "/a\udc80b")
+    assert decode_request(Op.FENCE, body) == (1, "/\udcff", "/a\udc80b")
 
 
 ops = st.integers(-2, 300)

@@ -1,0 +1,162 @@
+"""The state every part of the client shares, and the helpers they all use.
+
+``Client`` is assembled from small mixins (file I/O, names, attributes) over
+this core, so each module stays about one concern.
+"""
+
+from __future__ import annotations
+
+import errno
+import operator
+import os
+import stat
+import threading
+import zlib
+from pathlib import Path
+from typing import Any
+
+from benchfs._native.engine import Engine, EngineConfig
+from benchfs.client.fdtable import FdTable, OpenFile
+from benchfs.client.namespace import Namespace, Resolved
+from benchfs.client.permissions import Credentials, permitted
+from benchfs.client.rpc import Rpc
+from benchfs.core.errors import os_error
+from benchfs.core.paths import check_name_lengths, fspath_of, had_trailing_slash
+from benchfs.core.placement import PlacementRing
+from benchfs.core.records import Inode
+from benchfs.core.wire import Op
+from benchfs.registry import read_cluster_config
+from benchfs.settings import ClientSettings
+
+
+def current_umask() -> int:
+    # There is no read-only umask call; set and restore is the standard idiom.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def fd_number(fd: object) -> int:
+    """Accept ints and objects with fileno(), like os.fsync."""
+    if not isinstance(fd, int) and hasattr(fd, "fileno"):
+        fd = fd.fileno()
+    return operator.index(fd)  # type: ignore[arg-type]
+
+
+def wants_bytes(path: object) -> bool:
+    """Whether os would answer this path argument with bytes names."""
+    return isinstance(path, bytes) or (
+        isinstance(path, os.PathLike) and isinstance(os.fspath(path), bytes)
+    )
+
+
+def parent_of(path: str) -> str:
+    return path.rsplit("/", 1)[0] or "/"
+
+
+class ClientCore:
+    """A connection to one cluster: engine, RPC, namespace, descriptors, identity."""
+
+    def __init__(self, registry: str | os.PathLike[str],
+                 settings: ClientSettings | None = None) -> None:
+        self.settings = settings or ClientSettings.from_env()
+        self.registry = Path(registry)
+        self.cluster = read_cluster_config(self.registry)
+        for key, value in self.cluster.ucx_env.items():
+            # UCX reads its environment once, when the engine starts.
+            os.environ.setdefault(key, value)
+        self._engine = Engine(EngineConfig(spin_us=self.settings.spin_us))
+        self._rpc = Rpc(self._engine, self.registry, self.settings.timeout)
+        ring = PlacementRing([str(rank) for rank in range(self.cluster.servers)])
+        self._ns = Namespace(self._rpc, ring, self.settings.metadata_ttl,
+                             self.cluster.permissions)
+        self._fds = FdTable()
+        self._lock = threading.RLock()  # one engine, one loop: calls take turns
+        self.cwd = "/"
+        self.st_dev = zlib.crc32(str(self.registry.resolve()).encode())
+        self.chunk_size = self.cluster.chunk_size
+
+    # -- identity and results ----------------------------------------------------------
+
+    @staticmethod
+    def _creds() -> Credentials:
+        # Read each call: a process may change its ids (setuid) or groups.
+        return Credentials.effective()
+
+    def _stat_result(self, inode: Inode) -> os.stat_result:
+        return inode.to_stat_result(self.st_dev, self.chunk_size)
+
+    def _require(self, inode: Inode, want: int, filename: object = None,
+                 creds: Credentials | None = None) -> None:
+        if self._ns.enforce_permissions and not permitted(inode, creds or self._creds(), want):
+            raise os_error(errno.EACCES, filename)
+
+    def _is_owner(self, inode: Inode, creds: Credentials) -> bool:
+        return creds.is_root or not self._ns.enforce_permissions or creds.uid == inode.uid
+
+    # -- paths -------------------------------------------------------------------------
+
+    def _base_dir(self, dir_fd: int | None) -> str:
+        if dir_fd is None:
+            return self.cwd
+        open_file = self._fds.get(operator.index(dir_fd))
+        if not stat.S_ISDIR(open_file.file_type):
+            raise os_error(errno.ENOTDIR)
+        return open_file.path
+
+    def _resolve(self, path: object, func: str, *, follow: bool = True,
+                 dir_fd: int | None = None, allow_fd: bool = False,
+                 must_exist: bool = True) -> tuple[str, Resolved]:
+        """(the path as text, where it leads) with Linux's errors for every failure."""
+        text = fspath_of(path, func, allow_fd)
+        if text == "":
+            raise os_error(errno.ENOENT, path)
+        too_long = check_name_lengths(text)
+        if too_long is not None:
+            raise os_error(too_long, path)
+        absolute = text if text.startswith("/") else f"{self._base_dir(dir_fd)}/{text}"
+        trailing = had_trailing_slash(text)
+        resolved = self._ns.resolve(absolute, self._creds(), follow, path, trailing)
+        if must_exist:
+            # Callers that may create the name judge a trailing slash themselves.
+            if resolved.inode is None:
+                raise os_error(errno.ENOENT, path)
+            if trailing and not stat.S_ISDIR(resolved.inode.mode):
+                raise os_error(errno.ENOTDIR, path)
+        return text, resolved
+
+    def _existing(self, resolved: Resolved) -> Inode:
+        assert resolved.inode is not None  # _resolve(must_exist=True) guarantees it
+        return resolved.inode
+
+    # -- shared mutations ------------------------------------------------------------------
+
+    def _touch_dir(self, directory: Inode, nlink_delta: int = 0) -> None:
+        """A name was added or removed: the directory's mtime and ctime move."""
+        self._rpc.call(self._ns.rank_of_inode(directory.ino), Op.ADJUST, directory.ino,
+                       nlink_delta, True, False)
+
+    def _drop_link(self, ino: int, links_left: int) -> None:
+        """After a name of ``ino`` went away: free the file when that was its last
+        link, unless a descriptor of ours still has it open (POSIX keeps it then)."""
+        still_open = [f for f in self._fds.open_files() if f.ino == ino]
+        if links_left < 0:  # the inode lives on another server than the name did
+            links_left = self._rpc.call(self._ns.rank_of_inode(ino), Op.ADJUST, ino, -1,
+                                        False, bool(still_open))
+        if links_left > 0:
+            return
+        if still_open:
+            for open_file in still_open:
+                open_file.orphaned = True
+        else:
+            self._rpc.call_all(self._ns.all_ranks, Op.DATA_REMOVE, ino)
+
+    def _truncate_ino(self, ino: int, size: int) -> None:
+        self._rpc.call(self._ns.rank_of_inode(ino), Op.SET_SIZE, ino, size, False)
+        self._rpc.call_all(self._ns.all_ranks, Op.DATA_TRUNCATE, ino, size)
+        for open_file in self._fds.open_files():
+            if open_file.ino == ino:
+                open_file.size_hint = size
+
+    def _open_file(self, fd: Any) -> OpenFile:
+        return self._fds.get(fd_number(fd))

@@ -1,0 +1,319 @@
+"""Descriptors and their data: open, read, write and the calls that take an fd.
+
+Data moves in chunk-sized requests sent all at once to every server involved;
+write payloads are sent from the caller's buffer and reads land directly in the
+``bytes`` object returned, so no payload is copied in Python.
+"""
+
+from __future__ import annotations
+
+import errno
+import operator
+import os
+import stat
+from collections.abc import Sequence
+from typing import Any
+
+from benchfs._native.engine import new_uninitialized_bytes
+from benchfs.client.core import ClientCore, current_umask
+from benchfs.client.fdtable import OpenFile
+from benchfs.client.permissions import READ, WRITE
+from benchfs.client.rpc import Request
+from benchfs.core.chunks import split_range
+from benchfs.core.errors import os_error
+from benchfs.core.paths import had_trailing_slash
+from benchfs.core.records import Inode
+from benchfs.core.wire import Op, decode_reply, encode_request
+
+MAX_OFFSET = (1 << 63) - 1  # loff_t's range
+
+
+def byte_view(data: object) -> memoryview:
+    """A flat byte view of a bytes-like object, or the TypeError os.write raises."""
+    if not isinstance(data, str):
+        try:
+            view = memoryview(data)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+        else:
+            return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+    raise TypeError(f"a bytes-like object is required, not '{type(data).__name__}'")
+
+
+class FileIO(ClientCore):
+    def open(self, path: Any, flags: int, mode: int = 0o777, *,
+             dir_fd: int | None = None) -> int:
+        flags = operator.index(flags)
+        mode = operator.index(mode)
+        creating = bool(flags & os.O_CREAT)
+        exclusive = creating and bool(flags & os.O_EXCL)
+        access = flags & os.O_ACCMODE
+        writable = access in (os.O_WRONLY, os.O_RDWR)
+        with self._lock:
+            text, resolved = self._resolve(
+                path, "open", dir_fd=dir_fd, must_exist=False,
+                follow=not (flags & os.O_NOFOLLOW or exclusive),
+            )
+            if creating and flags & os.O_DIRECTORY:
+                raise os_error(errno.EINVAL, path)
+            inode = resolved.inode
+            trailing = had_trailing_slash(text)
+            if creating and trailing and (inode is None or not stat.S_ISDIR(inode.mode)):
+                raise os_error(errno.EISDIR, path)
+            if inode is None:
+                if not creating:
+                    raise os_error(errno.ENOENT, path)
+                inode = self._create_file(resolved.path, resolved.parent, mode, path)
+            else:
+                if trailing and not stat.S_ISDIR(inode.mode):
+                    raise os_error(errno.ENOTDIR, path)
+                self._check_existing(inode, flags, path)
+                if flags & os.O_TRUNC and writable and stat.S_ISREG(inode.mode) and inode.size:
+                    self._truncate_ino(inode.ino, 0)
+                    inode.size = 0
+            open_file = OpenFile(
+                path=resolved.path, ino=inode.ino, file_type=stat.S_IFMT(inode.mode),
+                readable=access in (os.O_RDONLY, os.O_RDWR), writable=writable,
+                append=bool(flags & os.O_APPEND), size_hint=inode.size,
+                sync=bool(flags & (os.O_SYNC | os.O_DSYNC)),
+            )
+            return self._fds.add(open_file)
+
+    def _check_existing(self, inode: Inode, flags: int, path: object) -> None:
+        access = flags & os.O_ACCMODE
+        if flags & os.O_CREAT and flags & os.O_EXCL:
+            raise os_error(errno.EEXIST, path)
+        if stat.S_ISLNK(inode.mode):  # only reached with O_NOFOLLOW
+            raise os_error(errno.ELOOP, path)
+        if stat.S_ISDIR(inode.mode):
+            if access != os.O_RDONLY or flags & os.O_CREAT:
+                raise os_error(errno.EISDIR, path)
+        elif flags & os.O_DIRECTORY:
+            raise os_error(errno.ENOTDIR, path)
+        want = (READ if access in (os.O_RDONLY, os.O_RDWR) else 0) | (
+            WRITE if access in (os.O_WRONLY, os.O_RDWR) or flags & os.O_TRUNC else 0)
+        self._require(inode, want, path)
+
+    def _create_file(self, path: str, parent: Inode, mode: int, filename: object) -> Inode:
+        self._require(parent, WRITE | 1, filename)
+        ino, wire, created = self._rpc.call(
+            self._ns.rank_of_path(path), Op.CREATE, path, mode & ~current_umask() & 0o7777,
+            False, os.geteuid(), self._new_file_gid(parent), filename=filename,
+        )
+        if created:
+            self._touch_dir(parent)
+        return Inode.from_wire(wire) if wire is not None else self._ns.getattr(ino, filename)
+
+    @staticmethod
+    def _new_file_gid(parent: Inode) -> int:
+        # A setgid directory hands its group down, as on Linux.
+        return parent.gid if parent.mode & stat.S_ISGID else os.getegid()
+
+    def close(self, fd: int) -> None:
+        fd = operator.index(fd)
+        with self._lock:
+            self._close_locked(fd)
+
+    def _close_locked(self, fd: int) -> None:
+        closed = self._fds.remove(fd)
+        if closed.orphaned and not any(f.ino == closed.ino for f in self._fds.open_files()):
+            self._rpc.call_all(self._ns.all_ranks, Op.DATA_REMOVE, closed.ino)
+
+    def dup(self, fd: int) -> int:
+        with self._lock:
+            return self._fds.dup(operator.index(fd))
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _readable(self, fd: int) -> OpenFile:
+        open_file = self._fds.get(operator.index(fd))
+        if not open_file.readable:
+            raise os_error(errno.EBADF)
+        if stat.S_ISDIR(open_file.file_type):
+            raise os_error(errno.EISDIR)
+        return open_file
+
+    def read(self, fd: int, length: int) -> bytes:
+        length = operator.index(length)
+        with self._lock:
+            open_file = self._readable(fd)
+            if length < 0:
+                raise os_error(errno.EINVAL)
+            data = self._read_at(open_file, length, open_file.position)
+            open_file.position += len(data)
+            return data
+
+    def pread(self, fd: int, length: int, offset: int) -> bytes:
+        length = operator.index(length)
+        offset = operator.index(offset)
+        with self._lock:
+            open_file = self._readable(fd)
+            if length < 0 or offset < 0:
+                raise os_error(errno.EINVAL)
+            return self._read_at(open_file, length, offset)
+
+    def readv(self, fd: int, buffers: Sequence[Any]) -> int:
+        with self._lock:
+            open_file = self._readable(fd)
+            views = [memoryview(buffer).cast("B") for buffer in buffers]
+            data = self._read_at(open_file, sum(len(v) for v in views), open_file.position)
+            done = 0
+            for view in views:
+                piece = data[done:done + len(view)]
+                view[:len(piece)] = piece
+                done += len(piece)
+            open_file.position += done
+            return done
+
+    def _file_size(self, open_file: OpenFile) -> int:
+        open_file.size_hint = self._ns.getattr(open_file.ino).size
+        return open_file.size_hint
+
+    def _read_at(self, open_file: OpenFile, length: int, offset: int) -> bytes:
+        size = open_file.size_hint
+        if offset + length > size:
+            size = self._file_size(open_file)
+        length = max(0, min(length, size - offset))
+        if length == 0:
+            return b""
+        out, target = new_uninitialized_bytes(length)
+        requests = [
+            Request(
+                self._ns.rank_of_chunk(open_file.ino, piece.index), Op.READ, open_file.ino,
+                piece.file_offset, piece.length,
+                recv_into=target[piece.buf_offset:piece.buf_offset + piece.length],
+            )
+            for piece in split_range(offset, length, self.chunk_size)
+        ]
+        for reply in self._rpc.run(requests):
+            if reply.status:
+                raise os_error(reply.status)
+        return out
+
+    # -- writing -----------------------------------------------------------------------
+
+    def _writable(self, fd: int) -> OpenFile:
+        open_file = self._fds.get(operator.index(fd))
+        if not open_file.writable:
+            raise os_error(errno.EBADF)
+        return open_file
+
+    def write(self, fd: int, data: Any) -> int:
+        with self._lock:
+            open_file = self._writable(fd)
+            view = byte_view(data)
+            offset = self._file_size(open_file) if open_file.append else open_file.position
+            written = self._write_at(open_file, view, offset)
+            open_file.position = offset + written
+            return written
+
+    def pwrite(self, fd: int, data: Any, offset: int) -> int:
+        offset = operator.index(offset)
+        with self._lock:
+            open_file = self._writable(fd)
+            view = byte_view(data)
+            if offset < 0:
+                raise os_error(errno.EINVAL)
+            if open_file.append:
+                # Linux appends on pwrite to an O_APPEND descriptor, ignoring offset.
+                offset = self._file_size(open_file)
+            return self._write_at(open_file, view, offset)
+
+    def writev(self, fd: int, buffers: Sequence[Any]) -> int:
+        return self.write(fd, b"".join(byte_view(buffer) for buffer in buffers))
+
+    def _write_at(self, open_file: OpenFile, view: memoryview, offset: int) -> int:
+        if not len(view):
+            return 0
+        if offset + len(view) > MAX_OFFSET:
+            raise os_error(errno.EFBIG)
+        requests = [
+            Request(
+                self._ns.rank_of_chunk(open_file.ino, piece.index), Op.WRITE, open_file.ino,
+                piece.file_offset, piece.length,
+                body=view[piece.buf_offset:piece.buf_offset + piece.length],
+            )
+            for piece in split_range(offset, len(view), self.chunk_size)
+        ]
+        for reply in self._rpc.run(requests):
+            if reply.status:
+                raise os_error(reply.status)
+        open_file.dirty_ranks.update(request.rank for request in requests)
+        # The size moves only after the data is on the servers, so a failed
+        # write (ENOSPC) never leaves a file longer than what it holds.
+        open_file.size_hint = self._rpc.call(
+            self._ns.rank_of_inode(open_file.ino), Op.SET_SIZE, open_file.ino,
+            offset + len(view), True,
+        )
+        if open_file.sync:
+            self._sync(open_file, datasync=False)
+        return len(view)
+
+    # -- positions, sync, truncate ---------------------------------------------------------
+
+    def lseek(self, fd: int, position: int, whence: int) -> int:
+        position = operator.index(position)
+        whence = operator.index(whence)
+        with self._lock:
+            open_file = self._fds.get(operator.index(fd))
+            is_dir = stat.S_ISDIR(open_file.file_type)
+            if whence == os.SEEK_SET:
+                target = position
+            elif whence == os.SEEK_CUR:
+                target = open_file.position + position
+            elif whence == os.SEEK_END:
+                # ext4 reports the end of a directory as the largest hash cookie.
+                target = (MAX_OFFSET if is_dir else self._file_size(open_file)) + position
+            elif whence in (os.SEEK_DATA, os.SEEK_HOLE) and not is_dir:
+                target = self._seek_data(open_file, position, whence)
+            else:
+                raise os_error(errno.EINVAL)
+            if not 0 <= target <= MAX_OFFSET:
+                raise os_error(errno.EINVAL)
+            open_file.position = target
+            return target
+
+    def _seek_data(self, open_file: OpenFile, position: int, whence: int) -> int:
+        """SEEK_DATA/SEEK_HOLE: each chunk's server answers for its range of its chunk
+        file (data sits at its file offsets there, so its holes are the file's)."""
+        size = self._file_size(open_file)
+        if not 0 <= position < size:
+            raise os_error(errno.ENXIO)
+        want_data = whence == os.SEEK_DATA
+        pieces = split_range(position, size - position, self.chunk_size)
+        replies = self._rpc.run_retrying([
+            Request(self._ns.rank_of_chunk(open_file.ino, piece.index), Op.DATA_SEEK,
+                    body=encode_request(Op.DATA_SEEK, open_file.ino, piece.file_offset,
+                                        want_data))
+            for piece in pieces
+        ])
+        for piece, reply in zip(pieces, replies, strict=True):
+            if reply.status:
+                raise os_error(reply.status)
+            answer = decode_reply(reply.payload or b"")
+            end = piece.file_offset + piece.length
+            if want_data and answer is not None and answer < end:
+                return int(answer)
+            if not want_data:
+                hole = piece.file_offset if answer is None else int(answer)
+                if hole < end:
+                    return hole
+        if want_data:
+            raise os_error(errno.ENXIO)
+        return size
+
+    def fsync(self, fd: Any) -> None:
+        with self._lock:
+            self._sync(self._open_file(fd), datasync=False)
+
+    def fdatasync(self, fd: Any) -> None:
+        with self._lock:
+            self._sync(self._open_file(fd), datasync=True)
+
+    def _sync(self, open_file: OpenFile, datasync: bool) -> None:
+        ranks = sorted(open_file.dirty_ranks)
+        requests = [Request(rank, Op.FSYNC, open_file.ino, int(datasync)) for rank in ranks]
+        for reply in self._rpc.run(requests):
+            if reply.status:
+                raise os_error(reply.status)
+        open_file.dirty_ranks.clear()

@@ -1,0 +1,337 @@
+"""Operations on names: mkdir, rmdir, unlink, rename, link, symlink, readlink, listdir.
+
+File renames and links touch only directory entries and link counts: data is
+keyed by inode number (D5). A directory rename moves the entries of its whole
+subtree (they are hashed by full path) under a fence that every server holds
+until the move is complete, so other clients see it before or after, never half.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import stat
+import time
+from typing import Any
+
+from benchfs.client.core import ClientCore, current_umask, parent_of, wants_bytes
+from benchfs.client.namespace import Resolved
+from benchfs.client.permissions import EXECUTE, READ, WRITE, may_delete_from
+from benchfs.client.rpc import Request
+from benchfs.core.errors import os_error
+from benchfs.core.paths import fspath_of, is_ancestor
+from benchfs.core.records import Inode
+from benchfs.core.wire import Op, decode_reply, encode_request
+
+Entries = list[list[Any]]  # [path, ino, file_type] as servers list them
+
+
+def _last_component(text: str) -> str:
+    return text.rstrip("/").rsplit("/", 1)[-1]
+
+
+class Names(ClientCore):
+    # -- directories -----------------------------------------------------------------
+
+    def mkdir(self, path: Any, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
+        mode = int(mode)
+        with self._lock:
+            _, resolved = self._resolve(path, "mkdir", follow=False, dir_fd=dir_fd,
+                                        must_exist=False)
+            if resolved.inode is not None:
+                raise os_error(errno.EEXIST, path)
+            self._require(resolved.parent, WRITE | EXECUTE, path)
+            self._rpc.call(
+                self._ns.rank_of_path(resolved.path), Op.MKDIR, resolved.path,
+                mode & ~current_umask() & 0o7777, os.geteuid(), self._new_gid(resolved.parent),
+                filename=path,
+            )
+            self._touch_dir(resolved.parent, +1)
+
+    @staticmethod
+    def _new_gid(parent: Inode) -> int:
+        return parent.gid if parent.mode & stat.S_ISGID else os.getegid()
+
+    def rmdir(self, path: Any, *, dir_fd: int | None = None) -> None:
+        with self._lock:
+            text, resolved = self._resolve(path, "rmdir", follow=False, dir_fd=dir_fd)
+            inode = self._existing(resolved)
+            if not stat.S_ISDIR(inode.mode):
+                raise os_error(errno.ENOTDIR, path)
+            last = _last_component(text)
+            if last == ".":
+                raise os_error(errno.EINVAL, path)
+            if resolved.path == "/" or last == "..":
+                raise os_error(errno.EBUSY if resolved.path == "/" else errno.ENOTEMPTY, path)
+            self._check_delete(resolved, inode, path)
+            txid, listings = self._fence(resolved.path, resolved.path, path)
+            below = [entry for src, _ in listings for entry in src if entry[0] != resolved.path]
+            self._unfence(txid, remove_src=not below)
+            if below:
+                raise os_error(errno.ENOTEMPTY, path)
+            self._ns.forget(resolved.path)
+            self._rpc.call(self._ns.rank_of_inode(inode.ino), Op.ADJUST, inode.ino,
+                           -inode.nlink, False, False)
+            self._touch_dir(resolved.parent, -1)
+
+    def _check_delete(self, resolved: Resolved, victim: Inode, path: object) -> None:
+        creds = self._creds()
+        self._require(resolved.parent, WRITE | EXECUTE, path, creds)
+        if self._ns.enforce_permissions and not may_delete_from(resolved.parent, victim, creds):
+            raise os_error(errno.EPERM, path)
+
+    # -- fences --------------------------------------------------------------------------
+
+    def _fence(self, src: str, dst: str, filename: object) -> tuple[int, list[list[Entries]]]:
+        """Fence ``src`` and ``dst`` on every server; their entries, per server."""
+        deadline = time.monotonic() + self._rpc.timeout
+        while True:
+            txid = random.getrandbits(63)
+            body = encode_request(Op.FENCE, txid, src, dst)
+            replies = self._rpc.run([Request(rank, Op.FENCE, body=body)
+                                     for rank in self._ns.all_ranks])
+            failed = [reply.status for reply in replies if reply.status]
+            if not failed:
+                return txid, [decode_reply(reply.payload or b"") for reply in replies]
+            # Release what we hold at once: two movers waiting on each other's
+            # half-taken fences would otherwise both stall until the deadline.
+            self._unfence(txid, remove_src=False)
+            if any(status != errno.EAGAIN for status in failed) or time.monotonic() > deadline:
+                raise os_error(failed[0], filename)
+            time.sleep(random.uniform(0.001, 0.01))
+
+    def _unfence(self, txid: int, remove_src: bool) -> None:
+        self._rpc.call_all(self._ns.all_ranks, Op.UNFENCE, txid, remove_src)
+
+    # -- files ---------------------------------------------------------------------------
+
+    def unlink(self, path: Any, *, dir_fd: int | None = None) -> None:
+        with self._lock:
+            _, resolved = self._resolve(path, "unlink", follow=False, dir_fd=dir_fd)
+            inode = self._existing(resolved)
+            if stat.S_ISDIR(inode.mode):
+                raise os_error(errno.EISDIR, path)
+            self._check_delete(resolved, inode, path)
+            keep = any(f.ino == inode.ino for f in self._fds.open_files())
+            ino, links_left = self._rpc.call(
+                self._ns.rank_of_path(resolved.path), Op.UNLINK, resolved.path, keep,
+                filename=path,
+            )
+            self._drop_link(ino, links_left)
+            self._touch_dir(resolved.parent)
+
+    remove = unlink
+
+    def symlink(self, src: Any, dst: Any, target_is_directory: bool = False, *,
+                dir_fd: int | None = None) -> None:
+        target = fspath_of(src, "symlink")
+        with self._lock:
+            _, resolved = self._resolve(dst, "symlink", follow=False, dir_fd=dir_fd,
+                                        must_exist=False)
+            if resolved.inode is not None:
+                raise os_error(errno.EEXIST, src, dst)
+            if target == "":
+                raise os_error(errno.ENOENT, src, dst)
+            self._require(resolved.parent, WRITE | EXECUTE, dst)
+            self._rpc.call(self._ns.rank_of_path(resolved.path), Op.SYMLINK, target,
+                           resolved.path, os.geteuid(), self._new_gid(resolved.parent),
+                           filename=src, filename2=dst)
+            self._touch_dir(resolved.parent)
+
+    def readlink(self, path: Any, *, dir_fd: int | None = None) -> Any:
+        with self._lock:
+            _, resolved = self._resolve(path, "readlink", follow=False, dir_fd=dir_fd)
+            inode = self._existing(resolved)
+        if not stat.S_ISLNK(inode.mode):
+            raise os_error(errno.EINVAL, path)
+        target = inode.target or ""
+        return os.fsencode(target) if wants_bytes(path) else target
+
+    def link(self, src: Any, dst: Any, *, src_dir_fd: int | None = None,
+             dst_dir_fd: int | None = None, follow_symlinks: bool = True) -> None:
+        with self._lock:
+            _, source = self._resolve(src, "link", follow=follow_symlinks, dir_fd=src_dir_fd)
+            inode = self._existing(source)
+            _, target = self._resolve(dst, "link", follow=False, dir_fd=dst_dir_fd,
+                                      must_exist=False)
+            if target.inode is not None:
+                raise os_error(errno.EEXIST, src, dst)
+            if stat.S_ISDIR(inode.mode):
+                raise os_error(errno.EPERM, src, dst)
+            self._require(target.parent, WRITE | EXECUTE, src)
+            # Count the link first: a crash in between leaves a count one too high
+            # (a leak), never a name whose inode can vanish under it.
+            owner = self._ns.rank_of_inode(inode.ino)
+            self._rpc.call(owner, Op.ADJUST, inode.ino, +1, False, False, filename=src)
+            try:
+                self._rpc.call(self._ns.rank_of_path(target.path), Op.ADD_ENTRY, target.path,
+                               inode.ino, stat.S_IFMT(inode.mode), False,
+                               filename=src, filename2=dst)
+            except OSError:
+                self._rpc.call(owner, Op.ADJUST, inode.ino, -1, False, False)
+                raise
+            self._touch_dir(target.parent)
+
+    # -- rename ----------------------------------------------------------------------------
+
+    def rename(self, src: Any, dst: Any, *, src_dir_fd: int | None = None,
+               dst_dir_fd: int | None = None) -> None:
+        with self._lock:
+            src_text, source = self._resolve(src, "rename", follow=False, dir_fd=src_dir_fd)
+            dst_text, target = self._resolve(dst, "rename", follow=False, dir_fd=dst_dir_fd,
+                                             must_exist=False)
+            self._check_rename(src, dst, src_text, dst_text, source, target)
+            moving = self._existing(source)
+            if target.inode is not None and target.inode.ino == moving.ino:
+                return  # the same file under both names: POSIX says do nothing
+            if stat.S_ISDIR(moving.mode):
+                self._rename_directory(source, target, moving, src, dst)
+            else:
+                self._rename_file(source, target, moving, src, dst)
+            self._rpc.call(self._ns.rank_of_inode(moving.ino), Op.ADJUST, moving.ino, 0,
+                           False, False)  # ctime moves, as on Linux
+            for open_file in self._fds.open_files():
+                if open_file.path == source.path or is_ancestor(source.path, open_file.path):
+                    open_file.path = target.path + open_file.path[len(source.path):]
+            if self.cwd == source.path or is_ancestor(source.path, self.cwd):
+                self.cwd = target.path + self.cwd[len(source.path):]
+
+    replace = rename
+
+    def _check_rename(self, src: object, dst: object, src_text: str, dst_text: str,
+                      source: Resolved, target: Resolved) -> None:
+        moving = self._existing(source)
+        if source.path == "/" or _last_component(src_text) in (".", ".."):
+            raise os_error(errno.EBUSY, src, dst)
+        if _last_component(dst_text) in (".", ".."):
+            raise os_error(errno.EBUSY, src, dst)
+        is_dir = stat.S_ISDIR(moving.mode)
+        if not is_dir and (src_text.endswith("/") or dst_text.endswith("/")):
+            raise os_error(errno.ENOTDIR, src, dst)
+        if target.inode is not None and target.inode.ino == moving.ino:
+            return
+        if is_dir and is_ancestor(source.path, target.path):
+            raise os_error(errno.EINVAL, src, dst)
+        if target.inode is not None:
+            if is_dir and not stat.S_ISDIR(target.inode.mode):
+                raise os_error(errno.ENOTDIR, src, dst)
+            if not is_dir and stat.S_ISDIR(target.inode.mode):
+                raise os_error(errno.EISDIR, src, dst)
+            if is_ancestor(target.path, source.path):
+                raise os_error(errno.ENOTEMPTY, src, dst)
+        creds = self._creds()
+        for side, victim in ((source, moving), (target, target.inode)):
+            self._require(side.parent, WRITE | EXECUTE, src, creds)
+            if (victim is not None and self._ns.enforce_permissions
+                    and not may_delete_from(side.parent, victim, creds)):
+                raise os_error(errno.EPERM, src, dst)
+        if is_dir and parent_of(source.path) != parent_of(target.path):
+            self._require(moving, WRITE, src, creds)  # its ".." entry changes
+
+    def _rename_file(self, source: Resolved, target: Resolved, moving: Inode,
+                     src: object, dst: object) -> None:
+        # The new name first, then the old one goes: the file is never missing,
+        # and a replaced target is never absent (POSIX's atomic replace).
+        replaced = self._rpc.call(
+            self._ns.rank_of_path(target.path), Op.ADD_ENTRY, target.path, moving.ino,
+            stat.S_IFMT(moving.mode), True, filename=src, filename2=dst,
+        )
+        self._rpc.call(self._ns.rank_of_path(source.path), Op.REMOVE_ENTRY, source.path,
+                       moving.ino, filename=src, filename2=dst)
+        if replaced is not None:
+            self._drop_replaced(replaced[0])
+        self._touch_parents(source, target, 0)
+
+    def _drop_replaced(self, ino: int) -> None:
+        keep = any(f.ino == ino for f in self._fds.open_files())
+        left = self._rpc.call(self._ns.rank_of_inode(ino), Op.ADJUST, ino, -1, False, keep)
+        self._drop_link(ino, left)
+
+    def _touch_parents(self, source: Resolved, target: Resolved, dst_links: int) -> None:
+        if source.parent.ino == target.parent.ino:
+            self._touch_dir(source.parent)
+        else:
+            self._touch_dir(source.parent, -dst_links)
+            self._touch_dir(target.parent, +dst_links)
+
+    def _rename_directory(self, source: Resolved, target: Resolved, moving: Inode,
+                          src: object, dst: object) -> None:
+        txid, listings = self._fence(source.path, target.path, src)
+        try:
+            moved = [entry for src_list, _ in listings for entry in src_list]
+            in_target = [e for _, dst_list in listings for e in dst_list if e[0] != target.path]
+            if not any(entry[0] == source.path for entry in moved):
+                raise os_error(errno.ENOENT, src, dst)  # removed before the fence
+            if in_target:
+                raise os_error(errno.ENOTEMPTY, src, dst)
+            self._move_entries(txid, moved, source.path, target.path)
+        except BaseException:
+            self._unfence(txid, remove_src=False)
+            raise
+        self._unfence(txid, remove_src=True)
+        self._ns.forget(source.path)
+        self._ns.forget(target.path)
+        if target.inode is not None:  # an empty directory was replaced
+            self._rpc.call(self._ns.rank_of_inode(target.inode.ino), Op.ADJUST,
+                           target.inode.ino, -target.inode.nlink, False, False)
+            if source.parent.ino != target.parent.ino:
+                self._touch_dir(target.parent, -1)
+        self._touch_parents(source, target, 1)
+
+    def _move_entries(self, txid: int, moved: list[list[Any]], src: str, dst: str) -> None:
+        by_rank: dict[int, list[list[Any]]] = {}
+        for path, ino, file_type in moved:
+            new_path = dst + path[len(src):]
+            by_rank.setdefault(self._ns.rank_of_path(new_path), []).append(
+                [new_path, ino, file_type])
+        for rank, entries in by_rank.items():
+            self._rpc.call(rank, Op.MOVE_INSERT, txid, entries)
+
+    # -- listing and the working directory -----------------------------------------------
+
+    def listdir(self, path: Any = None) -> list[Any]:
+        with self._lock:
+            directory, as_bytes, filename = self._listable(path, "listdir")
+            listings = self._rpc.call_all(self._ns.all_ranks, Op.READDIR, directory.path,
+                                          filename=filename)
+        names = [entry[0] for listing in listings for entry in listing]
+        return [os.fsencode(name) for name in names] if as_bytes else names
+
+    def _listable(self, path: Any, func: str) -> tuple[Resolved, bool, object]:
+        """The directory a listing call names: a path, a descriptor or the cwd."""
+        if isinstance(path, int) and not isinstance(path, bool):
+            open_file = self._fds.get(path)
+            if not stat.S_ISDIR(open_file.file_type):
+                raise os_error(errno.ENOTDIR)
+            path_arg: Any = open_file.path
+            filename: object = None
+        else:
+            path_arg = "." if path is None else path
+            filename = path_arg
+        _, resolved = self._resolve(path_arg, func, allow_fd=True)
+        inode = self._existing(resolved)
+        if not stat.S_ISDIR(inode.mode):
+            raise os_error(errno.ENOTDIR, filename)
+        self._require(inode, READ, filename)
+        return resolved, wants_bytes(path), filename
+
+    def chdir(self, path: Any) -> None:
+        with self._lock:
+            if isinstance(path, int) and not isinstance(path, bool):
+                path = self._fds.get(path).path
+            _, resolved = self._resolve(path, "chdir", allow_fd=True)
+            inode = self._existing(resolved)
+            if not stat.S_ISDIR(inode.mode):
+                raise os_error(errno.ENOTDIR, path)
+            self._require(inode, EXECUTE, path)
+            self.cwd = resolved.path
+
+    def fchdir(self, fd: int) -> None:
+        self.chdir(fd)
+
+    def getcwd(self) -> str:
+        return self.cwd
+
+    def getcwdb(self) -> bytes:
+        return os.fsencode(self.cwd)
