@@ -7,6 +7,7 @@ import math
 import operator
 import os
 import stat
+import sys
 from typing import Any
 
 from benchfs.client.core import ClientCore, fd_number
@@ -135,7 +136,12 @@ class Attributes(ClientCore):
                 raise TypeError("utime: 'ns' must be a tuple of two ints")
             atime, mtime = ns
         with self._lock:
-            inode = self._target(path, "utime", follow_symlinks, dir_fd)
+            try:
+                inode = self._target(path, "utime", follow_symlinks, dir_fd)
+            except OSError as exc:
+                if sys.version_info >= (3, 13):
+                    raise
+                raise os_error(exc.errno) from None  # CPython's utime named no file before 3.13
             creds = self._creds()
             if times is None and ns is None:
                 if not self._is_owner(inode, creds):

@@ -12,6 +12,8 @@ import os
 import stat
 import threading
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +126,17 @@ class ClientCore:
             if trailing and not stat.S_ISDIR(resolved.inode.mode):
                 raise os_error(errno.ENOTDIR, path)
         return text, resolved
+
+    @staticmethod
+    @contextmanager
+    def _naming_both(src: object, dst: object) -> Iterator[None]:
+        """Two-path calls (rename, link, symlink) name both paths in every error."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.filename2 is None:
+                raise os_error(exc.errno, src, dst) from None
+            raise
 
     def _existing(self, resolved: Resolved) -> Inode:
         assert resolved.inode is not None  # _resolve(must_exist=True) guarantees it

@@ -126,7 +126,7 @@ class Names(ClientCore):
     def symlink(self, src: Any, dst: Any, target_is_directory: bool = False, *,
                 dir_fd: int | None = None) -> None:
         target = fspath_of(src, "symlink")
-        with self._lock:
+        with self._lock, self._naming_both(src, dst):
             _, resolved = self._resolve(dst, "symlink", follow=False, dir_fd=dir_fd,
                                         must_exist=False)
             if resolved.inode is not None:
@@ -150,8 +150,11 @@ class Names(ClientCore):
 
     def link(self, src: Any, dst: Any, *, src_dir_fd: int | None = None,
              dst_dir_fd: int | None = None, follow_symlinks: bool = True) -> None:
-        with self._lock:
-            _, source = self._resolve(src, "link", follow=follow_symlinks, dir_fd=src_dir_fd)
+        with self._lock, self._naming_both(src, dst):
+            # CPython calls link(2), which never follows, unless a dir_fd forces
+            # linkat(2), where follow_symlinks asks for AT_SYMLINK_FOLLOW.
+            follow = follow_symlinks and (src_dir_fd, dst_dir_fd) != (None, None)
+            _, source = self._resolve(src, "link", follow=follow, dir_fd=src_dir_fd)
             inode = self._existing(source)
             _, target = self._resolve(dst, "link", follow=False, dir_fd=dst_dir_fd,
                                       must_exist=False)
@@ -177,7 +180,7 @@ class Names(ClientCore):
 
     def rename(self, src: Any, dst: Any, *, src_dir_fd: int | None = None,
                dst_dir_fd: int | None = None) -> None:
-        with self._lock:
+        with self._lock, self._naming_both(src, dst):
             src_text, source = self._resolve(src, "rename", follow=False, dir_fd=src_dir_fd)
             dst_text, target = self._resolve(dst, "rename", follow=False, dir_fd=dst_dir_fd,
                                              must_exist=False)

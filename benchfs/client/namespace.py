@@ -209,8 +209,11 @@ class Namespace:
             if component != ".":
                 prefixes.append(_join(prefixes[-1], component))
         to_fetch = []
+        # The final component is always asked for: callers want its current
+        # attributes (stat after a chmod), not the cached ones.
+        final = prefixes[-1] if ".." not in components and len(prefixes) > 1 else None
         for prefix in prefixes:
-            cached = self._cached(prefix)
+            cached = None if prefix == final else self._cached(prefix)
             if cached is not None:
                 known[prefix] = cached
             elif prefix not in memo:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +66,7 @@ class Side:
         return value
 
     def run(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-            bind: str | None) -> tuple[Any, ...]:
+            bind: str | None, project: Callable[[Any], Any] | None = None) -> tuple[Any, ...]:
         try:
             result = getattr(self.api, name)(*map(self.resolve, args),
                                              **{k: self.resolve(v) for k, v in kwargs.items()})
@@ -81,6 +82,8 @@ class Side:
             for key, fd in list(self.fds.items()):
                 if fd == self.resolve(args[0]):
                     del self.fds[key]
+        if project is not None:
+            return ("projected", project(result))
         if isinstance(result, os.stat_result):
             return ("stat", comparable_stat(result))
         if name == "listdir":
@@ -97,10 +100,12 @@ class Mirror:
         self.local = Side(os, local_root)
         self.log: list[str] = []
 
-    def __call__(self, name: str, *args: Any, bind: str | None = None, **kwargs: Any) -> Any:
-        """Run on both sides; assert equal outcomes; return the outcome."""
-        ours = self.bfs.run(name, args, kwargs, bind)
-        theirs = self.local.run(name, args, kwargs, bind)
+    def __call__(self, name: str, *args: Any, bind: str | None = None,
+                 project: Callable[[Any], Any] | None = None, **kwargs: Any) -> Any:
+        """Run on both sides; assert equal outcomes (of ``project(result)`` when given,
+        for fields that are comparable only in part); return the outcome."""
+        ours = self.bfs.run(name, args, kwargs, bind, project)
+        theirs = self.local.run(name, args, kwargs, bind, project)
         self.log.append(f"{name}{args}{kwargs or ''} -> {theirs}")
         assert ours == theirs, (
             f"divergence on {name}{args}: benchfs {ours} != os {theirs}\n"

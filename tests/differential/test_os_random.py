@@ -94,6 +94,44 @@ class OsParity(RuleBasedStateMachine):
     @rule(name=st.sampled_from(NAMES))
     def stat(self, name: str) -> None:
         self.mirror("stat", P(name))
+        self.mirror("lstat", P(name))
+
+    @rule(src=st.sampled_from(NAMES), dst=st.sampled_from(NAMES))
+    def rename(self, src: str, dst: str) -> None:
+        self.mirror("rename", P(src), P(dst))
+
+    @rule(src=st.sampled_from(NAMES), dst=st.sampled_from(NAMES))
+    def link(self, src: str, dst: str) -> None:
+        self.mirror("link", P(src), P(dst))
+
+    @rule(link_target=st.sampled_from(NAMES + ["../a", "nowhere", "d/e"]),
+          name=st.sampled_from(NAMES))
+    def symlink(self, link_target: str, name: str) -> None:
+        # Relative targets only: absolute ones would point outside each side's root.
+        self.mirror("symlink", link_target, P(name))
+
+    @rule(name=st.sampled_from(NAMES))
+    def readlink(self, name: str) -> None:
+        self.mirror("readlink", P(name))
+
+    @rule(name=st.sampled_from(NAMES), mode=st.sampled_from([0o600, 0o755, 0o444, 0o1777]))
+    def chmod(self, name: str, mode: int) -> None:
+        self.mirror("chmod", P(name), mode)
+
+    @rule(name=st.sampled_from(NAMES), length=OFFSETS)
+    def truncate(self, name: str, length: int) -> None:
+        self.mirror("truncate", P(name), length)
+
+    @rule(fd=st.sampled_from(FD_NAMES), length=OFFSETS)
+    def ftruncate(self, fd: str, length: int) -> None:
+        self.mirror("ftruncate", F(fd), length)
+
+    @rule(name=st.sampled_from(NAMES),
+          times=st.tuples(st.integers(0, 2**31), st.integers(0, 2**31)))
+    def utime(self, name: str, times: tuple[int, int]) -> None:
+        self.mirror("utime", P(name), ns=times)
+        self.mirror("stat", P(name), project=lambda result: (result.st_atime_ns,
+                                                                result.st_mtime_ns))
 
     @invariant()
     def listings_agree(self) -> None:
