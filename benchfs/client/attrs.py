@@ -141,7 +141,8 @@ class Attributes(ClientCore):
             except OSError as exc:
                 if sys.version_info >= (3, 13):
                     raise
-                raise os_error(exc.errno) from None  # CPython's utime named no file before 3.13
+                # Before 3.13, CPython's utime named no file in its errors.
+                raise os_error(exc.errno or errno.EIO) from None
             creds = self._creds()
             if times is None and ns is None:
                 if not self._is_owner(inode, creds):

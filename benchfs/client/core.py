@@ -135,7 +135,7 @@ class ClientCore:
             yield
         except OSError as exc:
             if exc.filename2 is None:
-                raise os_error(exc.errno, src, dst) from None
+                raise os_error(exc.errno or errno.EIO, src, dst) from None
             raise
 
     def _existing(self, resolved: Resolved) -> Inode:
