@@ -46,6 +46,8 @@ class ServerEntry:
 def atomic_write_json(path: Path, record: object) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        # Every process of the job reads these, whatever its uid (mkstemp makes 0600).
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "w") as out:
             json.dump(record, out)
             out.flush()

@@ -17,7 +17,7 @@ from typing import Any
 
 from benchfs.client.core import ClientCore, current_umask, parent_of, wants_bytes
 from benchfs.client.namespace import Resolved
-from benchfs.client.permissions import EXECUTE, READ, WRITE, may_delete_from
+from benchfs.client.permissions import EXECUTE, READ, WRITE, may_delete_from, permitted
 from benchfs.client.rpc import Request
 from benchfs.core.errors import os_error
 from benchfs.core.paths import fspath_of, is_ancestor
@@ -163,6 +163,7 @@ class Names(ClientCore):
             if stat.S_ISDIR(inode.mode):
                 raise os_error(errno.EPERM, src, dst)
             self._require(target.parent, WRITE | EXECUTE, src)
+            self._check_hardlink_protection(inode, src, dst)
             # Count the link first: a crash in between leaves a count one too high
             # (a leak), never a name whose inode can vanish under it.
             owner = self._ns.rank_of_inode(inode.ino)
@@ -175,6 +176,18 @@ class Names(ClientCore):
                 self._rpc.call(owner, Op.ADJUST, inode.ino, -1, False, False)
                 raise
             self._touch_dir(target.parent)
+
+    def _check_hardlink_protection(self, inode: Inode, src: object, dst: object) -> None:
+        """Linux's fs.protected_hardlinks (on by default): only the owner links a file
+        they cannot read and write, or a set-id executable."""
+        creds = self._creds()
+        if self._is_owner(inode, creds):
+            return
+        setid_exec = inode.mode & stat.S_ISUID or (
+            inode.mode & stat.S_ISGID and inode.mode & stat.S_IXGRP)
+        if (not stat.S_ISREG(inode.mode) or setid_exec
+                or not permitted(inode, creds, READ | WRITE)):
+            raise os_error(errno.EPERM, src, dst)
 
     # -- rename ----------------------------------------------------------------------------
 

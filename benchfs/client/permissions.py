@@ -51,7 +51,7 @@ def permitted(inode: Inode, creds: Credentials, want: int) -> bool:
         granted = (inode.mode >> 3) & 7
     else:
         granted = inode.mode & 7
-    return want & granted == want
+    return (want & granted) == want
 
 
 def may_delete_from(directory: Inode, victim: Inode, creds: Credentials) -> bool:
