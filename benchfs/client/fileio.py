@@ -313,6 +313,9 @@ class FileIO(ClientCore):
     def _sync(self, open_file: OpenFile, datasync: bool) -> None:
         ranks = sorted(open_file.dirty_ranks)
         requests = [Request(rank, Op.FSYNC, open_file.ino, int(datasync)) for rank in ranks]
+        # Names and attributes may live on any server: every metadata log syncs.
+        requests += [Request(rank, Op.META_SYNC, body=encode_request(Op.META_SYNC))
+                     for rank in self._ns.all_ranks]
         for reply in self._rpc.run(requests):
             if reply.status:
                 raise os_error(reply.status)

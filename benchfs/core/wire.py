@@ -104,6 +104,7 @@ class Op(enum.IntEnum):
     MOVE_INSERT = 34  # add the moved entries of a fenced rename
     UNFENCE = 35  # end a fence, removing the fenced source subtree or not
     DATA_SEEK = 36  # SEEK_DATA / SEEK_HOLE in one server's chunk file
+    META_SYNC = 37  # make this server's metadata log durable (a client's fsync)
 
 
 class SignedInt(int):
@@ -140,6 +141,7 @@ REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
     Op.MOVE_INSERT: (("txid", int), ("entries", EntryList)),
     Op.UNFENCE: (("txid", int), ("remove_src", bool)),
     Op.DATA_SEEK: (("ino", int), ("offset", int), ("data", bool)),
+    Op.META_SYNC: (),
 }
 
 PATH_FIELDS = frozenset({"path", "src", "dst"})

@@ -6,6 +6,7 @@ events for metadata requests; bulk reads and writes never come up here.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from benchfs.registry import (
 )
 from benchfs.server.handlers import RequestHandlers
 from benchfs.server.metadata import MetadataStore
+from benchfs.server.wal import WriteAheadLog
 
 # How long one loop turn may sleep: the bound on noticing a stop request when
 # a signal arrives between two waits.
@@ -57,7 +59,15 @@ class Server:
             data_dir=str(options.data_dir), spin_us=options.spin_us,
             pool_buf_size=self.cluster.chunk_size, o_direct=options.o_direct,
         ))
-        self.store = MetadataStore(options.rank, ring.server_for_path("/") == str(options.rank))
+        self.wal = WriteAheadLog(options.data_dir / "meta")
+        self.store = MetadataStore(options.rank, ring.server_for_path("/") == str(options.rank),
+                                   journal=self.wal.append)
+        replayed = 0
+        for record in self.wal.replay():
+            self.store.apply(record)
+            replayed += 1
+        if replayed:
+            logger.info("recovered metadata: {} log records replayed", replayed)
         self.handlers = RequestHandlers(self.store, self.engine, str(options.data_dir))
         self._stopping = False
 
@@ -92,18 +102,47 @@ class Server:
                     entry.rank, entry.host, entry.port, entry.data_dir)
         try:
             while not self._stopping:
-                for event in self.engine.progress(_WAKE_MS):
-                    self._dispatch(event)
+                self._serve_batch(self.engine.progress(_WAKE_MS))
         finally:
             withdraw_server(self.options.registry, self.options.rank, os.getpid())
             self.engine.close()
+            self.wal.close()
             logger.info("server {} stopped", self.options.rank)
 
-    def _dispatch(self, event: Event) -> None:
-        if event.kind == EventKind.REQUEST:
-            status, body = self.handlers.handle(event.opcode, event.payload or b"")
-            self.engine.reply(event.req_id, status, body)
-        elif event.kind == EventKind.MALFORMED:
+    def _serve_batch(self, events: list[Event]) -> None:
+        """Handle a batch, make its metadata changes survive a crash, then reply.
+
+        The log is written once per batch (group commit) before any reply leaves:
+        a client never sees a change the server could forget by dying (kill -9
+        leaves the page cache). A client's fsync in the batch makes it an fdatasync.
+        """
+        replies = []
+        for event in events:
+            if event.kind == EventKind.REQUEST:
+                replies.append((event.req_id, *self.handlers.handle(event.opcode,
+                                                                     event.payload or b"")))
+            else:
+                self._note(event)
+        if not replies:
+            return
+        try:
+            if self.handlers.sync_requested:
+                self.wal.sync()
+            else:
+                self.wal.flush()
+        except OSError as exc:
+            # The records stay buffered for the next flush; until one succeeds no
+            # request of this batch may be acknowledged.
+            logger.error("metadata log write failed: {}", exc)
+            replies = [(handle, exc.errno or errno.EIO, b"") for handle, _, _ in replies]
+        self.handlers.sync_requested = False
+        for handle, status, body in replies:
+            self.engine.reply(handle, status, body)
+        if self.wal.should_compact():
+            self.wal.compact(self.store.snapshot_records())
+
+    def _note(self, event: Event) -> None:
+        if event.kind == EventKind.MALFORMED:
             logger.warning("dropped a malformed frame (reason {}) from peer {}",
                            event.status, event.conn)
         elif event.kind == EventKind.CONN_ERROR:

@@ -51,7 +51,11 @@ class RequestHandlers:
             Op.DATA_REMOVE: self._remove_data,
             Op.STATFS: self._statfs,
             Op.DATA_SEEK: self._seek,
+            Op.META_SYNC: self._request_sync,
         }
+        # Set when a request of the current batch needs the metadata log on stable
+        # storage before its reply (one fdatasync serves the whole batch).
+        self.sync_requested = False
 
     def handle(self, opcode: int, body: bytes) -> tuple[int, bytes]:
         """(errno, reply body) for one request."""
@@ -83,6 +87,9 @@ class RequestHandlers:
     def _remove_data(self, ino: int) -> None:
         self._engine.chunk_remove(ino)
         self._store.drop_orphan(ino)
+
+    def _request_sync(self) -> None:
+        self.sync_requested = True
 
     def _seek(self, ino: int, offset: int, data: bool) -> int | None:
         """lseek SEEK_DATA/SEEK_HOLE in our chunk file; None when past its data."""

@@ -20,12 +20,14 @@ the subtree either before or after, never half-moved.
 from __future__ import annotations
 
 import errno
+import functools
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
+import msgpack
 from sortedcontainers import SortedDict
 
 from benchfs.core.paths import is_ancestor, split
@@ -61,8 +63,33 @@ class MetadataError(Exception):
         self.errno = err
 
 
-def _now_ns() -> int:
-    return time.time_ns()
+Journal = Callable[[bytes], None]
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def journaled(method: _Method) -> _Method:
+    """Record a successful call of a mutating method in the write-ahead log.
+
+    Replaying the same calls, in order and with the same clock, on the state
+    they first met rebuilds the same state: the store is deterministic given
+    its inputs and ``now``. Calls made from inside another journaled call are
+    not recorded; the outer call's replay makes them again.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: MetadataStore, *args: Any) -> Any:
+        if self._depth == 0 and not self._replaying:
+            self.now = time.time_ns()
+        self._depth += 1
+        try:
+            result = method(self, *args)
+        finally:
+            self._depth -= 1
+        if self._depth == 0 and self._journal is not None and not self._replaying:
+            self._journal(msgpack.packb([method.__name__, list(args), self.now]))
+        return result
+
+    return cast(_Method, wrapper)
 
 
 def _join(parent: str, name: str) -> str:
@@ -76,19 +103,55 @@ def _within(path: str, top: str) -> bool:
 class MetadataStore:
     """Directory entries hashed to this server and the inodes allocated here."""
 
-    def __init__(self, server_index: int, holds_root: bool) -> None:
+    def __init__(self, server_index: int, holds_root: bool,
+                 journal: Journal | None = None) -> None:
         self._server_index = server_index
+        self._journal = journal
+        self._replaying = False
+        self._depth = 0
+        self.now = time.time_ns()  # the instant of the mutation under way
         self._next_counter = FIRST_COUNTER
         self._entries: SortedDict = SortedDict()  # (parent, name) -> Dentry
         self._inodes: dict[int, Inode] = {}
         self._fences: dict[int, Fence] = {}
         self._tombstones: dict[str, float] = {}  # subtree -> monotonic expiry
         if holds_root:
-            now = _now_ns()
+            now = self.now
             self._inodes[ROOT_INO] = Inode(
                 ino=ROOT_INO, mode=stat.S_IFDIR | 0o777, uid=0, gid=0, size=0, nlink=2,
                 atime_ns=now, mtime_ns=now, ctime_ns=now,
             )
+
+    # -- durability ------------------------------------------------------------------
+
+    def apply(self, record: bytes) -> None:
+        """Replay one write-ahead-log or snapshot record."""
+        name, args, now = msgpack.unpackb(record, strict_map_key=False)
+        self._replaying = True
+        self.now = now
+        try:
+            getattr(self, name)(*args)
+        finally:
+            self._replaying = False
+
+    def snapshot_records(self) -> Iterator[bytes]:
+        """The whole state as records that ``apply`` turns back into it."""
+        yield msgpack.packb(["_restore_counter", [self._next_counter], 0])
+        for inode in self._inodes.values():
+            yield msgpack.packb(["_restore_inode", [inode.to_wire()], 0])
+        for (parent, name), dentry in self._entries.items():
+            yield msgpack.packb(["_restore_entry", [parent, name, dentry.ino,
+                                                    dentry.file_type], 0])
+
+    def _restore_counter(self, counter: int) -> None:
+        self._next_counter = counter
+
+    def _restore_inode(self, wire: list[Any]) -> None:
+        inode = Inode.from_wire(wire)
+        self._inodes[inode.ino] = inode
+
+    def _restore_entry(self, parent: str, name: str, ino: int, file_type: int) -> None:
+        self._entries[(parent, name)] = Dentry(ino, file_type)
 
     # -- fences --------------------------------------------------------------------
 
@@ -139,6 +202,10 @@ class MetadataStore:
     def move_insert(self, txid: int, entries: list[list[Any]]) -> None:
         if txid not in self._fences:
             raise MetadataError(errno.ESTALE)
+        self._insert_entries(entries)
+
+    @journaled
+    def _insert_entries(self, entries: list[list[Any]]) -> None:
         for path, ino, file_type in entries:
             self._entries[split(path)] = Dentry(ino, file_type)
 
@@ -147,9 +214,13 @@ class MetadataStore:
         if fence is None:
             return
         if remove_src:
-            for key in fence.collected:
-                self._entries.pop(key, None)
+            self._remove_keys([list(key) for key in fence.collected])
             self._tombstones[fence.src] = time.monotonic() + TOMBSTONE_SECONDS
+
+    @journaled
+    def _remove_keys(self, keys: list[list[str]]) -> None:
+        for parent, name in keys:
+            self._entries.pop((parent, name), None)
 
     # -- queries ---------------------------------------------------------------------
 
@@ -186,7 +257,7 @@ class MetadataStore:
                   target: str | None = None) -> Inode:
         ino = new_inode_number(self._server_index, self._next_counter)
         self._next_counter += 1
-        now = _now_ns()
+        now = self.now
         inode = Inode(
             ino=ino, mode=mode, uid=uid, gid=gid, size=len(target or ""), nlink=nlink,
             atime_ns=now, mtime_ns=now, ctime_ns=now, target=target,
@@ -194,6 +265,7 @@ class MetadataStore:
         self._inodes[ino] = inode
         return inode
 
+    @journaled
     def create(self, path: str, mode: int, exclusive: bool, uid: int,
                gid: int) -> tuple[int, Inode | None, bool]:
         """Create a regular file, or find the existing entry: (ino, attributes when
@@ -217,12 +289,15 @@ class MetadataStore:
         self._entries[key] = Dentry(inode.ino, stat.S_IFMT(inode_mode))
         return inode
 
+    @journaled
     def mkdir(self, path: str, mode: int, uid: int, gid: int) -> Inode:
         return self._create_unique(path, stat.S_IFDIR | (mode & 0o7777), uid, gid, nlink=2)
 
+    @journaled
     def symlink(self, target: str, path: str, uid: int, gid: int) -> Inode:
         return self._create_unique(path, stat.S_IFLNK | 0o777, uid, gid, nlink=1, target=target)
 
+    @journaled
     def add_entry(self, path: str, ino: int, file_type: int,
                   replace: bool) -> list[int] | None:
         """Point ``path`` at an existing inode; returns the [ino, type] it replaced."""
@@ -233,6 +308,7 @@ class MetadataStore:
         self._entries[key] = Dentry(ino, file_type)
         return None if old is None else [old.ino, old.file_type]
 
+    @journaled
     def remove_entry(self, path: str, ino: int) -> None:
         """Drop ``path`` if it still names ``ino`` (a concurrent change wins otherwise)."""
         self.check_unfenced(path)
@@ -242,6 +318,7 @@ class MetadataStore:
             raise MetadataError(errno.ENOENT)
         del self._entries[key]
 
+    @journaled
     def unlink(self, path: str, keep_inode: bool) -> tuple[int, int]:
         """Remove a non-directory name. Returns (ino, links left); -1 links left means
         the inode lives elsewhere and its owner must drop the link. With ``keep_inode``
@@ -259,6 +336,7 @@ class MetadataStore:
             return dentry.ino, -1
         return dentry.ino, self.adjust(dentry.ino, -1, False, keep_inode)
 
+    @journaled
     def drop_orphan(self, ino: int) -> None:
         """Forget an inode whose last name went while it was open."""
         inode = self._inodes.get(ino)
@@ -267,12 +345,13 @@ class MetadataStore:
 
     # -- attributes ----------------------------------------------------------------------
 
+    @journaled
     def adjust(self, ino: int, nlink_delta: int, touch_mtime: bool, keep_inode: bool) -> int:
         """Change the link count and move ctime (and mtime); an inode reaching no
         links is removed unless ``keep_inode``. Returns the links left."""
         inode = self.getattr(ino)
         inode.nlink += nlink_delta
-        now = _now_ns()
+        now = self.now
         inode.ctime_ns = now
         if touch_mtime:
             inode.mtime_ns = now
@@ -280,9 +359,10 @@ class MetadataStore:
             del self._inodes[ino]
         return inode.nlink
 
+    @journaled
     def setattr(self, ino: int, changes: dict[str, int | None]) -> Inode:
         inode = self.getattr(ino)
-        now = _now_ns()
+        now = self.now
         for name, value in changes.items():
             if name == "mode":
                 inode.mode = stat.S_IFMT(inode.mode) | (int(value or 0) & 0o7777)
@@ -291,6 +371,7 @@ class MetadataStore:
         inode.ctime_ns = now
         return inode
 
+    @journaled
     def set_size(self, ino: int, size: int, grow_only: bool) -> int:
         inode = self.getattr(ino)
         if not stat.S_ISREG(inode.mode):
@@ -298,7 +379,7 @@ class MetadataStore:
         if size > inode.size or not grow_only:
             inode.size = size
         # Writes and truncates move mtime/ctime even when the size stays put.
-        now = _now_ns()
+        now = self.now
         inode.mtime_ns = now
         inode.ctime_ns = now
         return inode.size

@@ -196,6 +196,7 @@ def test_every_op_round_trips_an_example() -> None:
         Op.MOVE_INSERT: (9, [["/b/x", 7, 0o100000]]),
         Op.UNFENCE: (9, True),
         Op.DATA_SEEK: (7, 4096, True),
+        Op.META_SYNC: (),
         Op.SYMLINK: ("../x", "/l", 1, 2),
         Op.STATFS: (),
         Op.HELLO: ("s3cret", "host:123"),
