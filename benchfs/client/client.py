@@ -8,11 +8,13 @@ file size and re-asks the server only when a read reaches past it.
 from __future__ import annotations
 
 from benchfs.client.attrs import Attributes
+from benchfs.client.composed import Composed
 from benchfs.client.fileio import FileIO
 from benchfs.client.names import Names
+from benchfs.client.walking import Walking
 
 
-class Client(FileIO, Names, Attributes):
+class Client(Composed, FileIO, Walking, Names, Attributes):
     """A connection to one benchfs cluster with the file API of the os module."""
 
     def close_client(self) -> None:

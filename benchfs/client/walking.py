@@ -1,0 +1,260 @@
+"""Directory iteration and the tree functions of os: scandir, walk, makedirs, removedirs.
+
+``scandir`` lists a directory in one pipelined round (every server answers for
+the names it holds) and keeps the file type each server returns, so
+``DirEntry.is_dir()`` and ``walk`` need no per-entry stat, as on Linux with
+``d_type``. walk, makedirs, removedirs and renames are ports of CPython's own
+implementations over benchfs primitives, so their semantics (pruning, onerror,
+followlinks, exist_ok races) are os's by construction.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+from collections.abc import Callable, Iterator
+from types import GenericAlias, TracebackType
+from typing import Any, AnyStr, Generic
+
+from benchfs.client.attrs import Attributes
+from benchfs.client.names import Names
+from benchfs.core.wire import Op
+
+WalkResult = tuple[Any, list[Any], list[Any]]
+
+
+class DirEntry(Generic[AnyStr]):
+    """One entry yielded by ``scandir``, with os.DirEntry's attributes and methods.
+
+    The file type comes from the listing; ``stat()`` asks the server once and
+    caches the answer (one cache for following symlinks, one for not), as
+    os.DirEntry does.
+    """
+
+    __slots__ = ("name", "path", "_client", "_ino", "_file_type", "_dir_fd", "_stat", "_lstat")
+    __class_getitem__: Any = classmethod(GenericAlias)
+
+    def __init__(self, client: Walking, name: AnyStr, path: AnyStr, ino: int, file_type: int,
+                 dir_fd: int | None) -> None:
+        self.name: AnyStr = name
+        self.path: AnyStr = path
+        self._client = client
+        self._ino = ino
+        self._file_type = file_type
+        self._dir_fd = dir_fd  # scandir(fd): stat by name relative to that descriptor
+        self._stat: Any = None
+        self._lstat: Any = None
+
+    def _fetch_stat(self, follow_symlinks: bool) -> Any:
+        if self._dir_fd is not None:
+            return self._client.stat(self.name, dir_fd=self._dir_fd,
+                                     follow_symlinks=follow_symlinks)
+        return self._client.stat(self.path, follow_symlinks=follow_symlinks)
+
+    def stat(self, *, follow_symlinks: bool = True) -> Any:
+        if not follow_symlinks or not self.is_symlink():
+            if self._lstat is None:
+                self._lstat = self._fetch_stat(False)
+            return self._lstat
+        if self._stat is None:
+            self._stat = self._fetch_stat(True)
+        return self._stat
+
+    def inode(self) -> int:
+        return self._ino
+
+    def _test_mode(self, follow_symlinks: bool, file_type: int) -> bool:
+        if follow_symlinks and self.is_symlink():
+            try:
+                result = self.stat()
+            except FileNotFoundError:
+                return False  # a dangling symlink is neither a file nor a directory
+            return bool(stat.S_IFMT(result.st_mode) == file_type)
+        return self._file_type == file_type
+
+    def is_dir(self, *, follow_symlinks: bool = True) -> bool:
+        return self._test_mode(follow_symlinks, stat.S_IFDIR)
+
+    def is_file(self, *, follow_symlinks: bool = True) -> bool:
+        return self._test_mode(follow_symlinks, stat.S_IFREG)
+
+    def is_symlink(self) -> bool:
+        return self._file_type == stat.S_IFLNK
+
+    def is_junction(self) -> bool:
+        return False  # Windows only, as on Linux
+
+    def __fspath__(self) -> AnyStr:
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"<DirEntry {self.name!r}>"
+
+
+class ScandirIterator(Generic[AnyStr]):
+    """What ``scandir`` returns: an iterator of DirEntry that is also a context manager."""
+
+    def __init__(self, entries: list[DirEntry[AnyStr]]) -> None:
+        self._entries: Iterator[DirEntry[AnyStr]] | None = iter(entries)
+
+    def __iter__(self) -> ScandirIterator[AnyStr]:
+        return self
+
+    def __next__(self) -> DirEntry[AnyStr]:
+        if self._entries is None:
+            raise StopIteration
+        try:
+            return next(self._entries)
+        except StopIteration:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self._entries = None
+
+    def __enter__(self) -> ScandirIterator[AnyStr]:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+
+def _split_tail(name: Any) -> tuple[Any, Any]:
+    """os.makedirs's split: a trailing slash names the last component, not ''."""
+    head, tail = posixpath.split(name)
+    if not tail:
+        head, tail = posixpath.split(head)
+    return head, tail
+
+
+class Walking(Names, Attributes):
+    """scandir and the os functions that walk or build trees from the primitives."""
+
+    def readdir(self, path: Any = None) -> list[tuple[str, int, int]]:
+        """``(name, inode number, S_IFMT file type)`` of every entry of a directory
+        (a path, a descriptor or, with None, the working directory)."""
+        with self._lock:
+            directory, _, filename = self._listable(path, "scandir")
+            listings = self._rpc.call_all(self._ns.all_ranks, Op.READDIR, directory.path,
+                                          filename=filename)
+        return [(name, ino, file_type) for listing in listings
+                for name, ino, file_type in listing]
+
+    def scandir(self, path: Any = None) -> ScandirIterator[Any]:
+        dir_fd: int | None = None
+        if isinstance(path, int) and not isinstance(path, bool):
+            dir_fd = path
+            prefix: Any = ""
+        else:
+            given = "." if path is None else path
+            if not isinstance(given, (str, bytes, os.PathLike)):
+                raise TypeError("scandir: path should be string, bytes, os.PathLike, integer "
+                                f"or None, not {type(given).__name__}")
+            prefix = os.fspath(given)
+        listing = self.readdir(path)
+        as_bytes = isinstance(prefix, bytes)
+        entries: list[DirEntry[Any]] = []
+        for text, ino, file_type in listing:
+            name: Any = os.fsencode(text) if as_bytes else text
+            entry_path = name if dir_fd is not None else posixpath.join(prefix, name)
+            entries.append(DirEntry(self, name, entry_path, ino, file_type, dir_fd))
+        return ScandirIterator(entries)
+
+    def _islink(self, path: Any) -> bool:
+        try:
+            return stat.S_ISLNK(self.lstat(path).st_mode)
+        except (OSError, ValueError):
+            return False
+
+    def walk(self, top: Any, topdown: bool = True,
+             onerror: Callable[[OSError], object] | None = None,
+             followlinks: bool = False) -> Iterator[WalkResult]:
+        """os.walk (CPython 3.12's stack-based version; same order as older ones)."""
+        stack: list[Any] = [os.fspath(top)]
+        while stack:
+            top = stack.pop()
+            if isinstance(top, tuple):
+                yield top
+                continue
+            dirs: list[Any] = []
+            nondirs: list[Any] = []
+            walk_dirs: list[Any] = []
+            try:
+                scandir_it = self.scandir(top)
+            except OSError as error:
+                if onerror is not None:
+                    onerror(error)
+                continue
+            with scandir_it:
+                for entry in scandir_it:
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    (dirs if is_dir else nondirs).append(entry.name)
+                    if not topdown and is_dir and (followlinks or not entry.is_symlink()):
+                        walk_dirs.append(entry.path)
+            if topdown:
+                yield top, dirs, nondirs
+                # dirs is read only now: the caller may have pruned it.
+                for dirname in reversed(dirs):
+                    new_path = posixpath.join(top, dirname)
+                    if followlinks or not self._islink(new_path):
+                        stack.append(new_path)
+            else:
+                stack.append((top, dirs, nondirs))
+                stack.extend(reversed(walk_dirs))
+
+    def makedirs(self, name: Any, mode: int = 0o777, exist_ok: bool = False) -> None:
+        head, tail = _split_tail(name)
+        if head and tail and not self._exists(head):
+            try:
+                self.makedirs(head, exist_ok=exist_ok)
+            except FileExistsError:
+                pass  # another process made it in between
+            if tail == (b"." if isinstance(tail, bytes) else "."):
+                return  # xxx/newdir/. exists once xxx/newdir does
+        try:
+            self.mkdir(name, mode)
+        except OSError:
+            # Not only EEXIST: Linux may report EACCES or EROFS for an existing name.
+            if not exist_ok or not self._isdir(name):
+                raise
+
+    def removedirs(self, name: Any) -> None:
+        self.rmdir(name)
+        head, tail = _split_tail(name)
+        while head and tail:
+            try:
+                self.rmdir(head)
+            except OSError:
+                break
+            head, tail = posixpath.split(head)
+
+    def renames(self, old: Any, new: Any) -> None:
+        head, tail = posixpath.split(new)
+        if head and tail and not self._exists(head):
+            self.makedirs(head)
+        self.rename(old, new)
+        head, tail = posixpath.split(old)
+        if head and tail:
+            try:
+                self.removedirs(head)
+            except OSError:
+                pass
+
+    def _exists(self, path: Any) -> bool:
+        try:
+            self.stat(path)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def _isdir(self, path: Any) -> bool:
+        try:
+            return stat.S_ISDIR(self.stat(path).st_mode)
+        except (OSError, ValueError):
+            return False
+
