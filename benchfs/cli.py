@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from benchfs.bench.options import DEFAULT_TRANSFER_SIZES, FAMILIES, FULL, QUICK, BenchOptions
 from benchfs.registry import DEFAULT_CHUNK_SIZE
 
 
@@ -82,13 +84,74 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from benchfs.bench import BenchOptions, run_bench
+    from benchfs.bench import BenchError, OptionsError, run_bench
 
-    return run_bench(BenchOptions(
-        servers=args.servers, total_size=args.size, block_size=args.block_size,
-        chunk_size=args.chunk_size, transport=args.transport, data_dir=args.data_dir,
-        quick=args.quick,
-    ))
+    preset = QUICK if args.quick else FULL
+    overrides = {name: getattr(args, name) for name in ("block_size", "segments", "files",
+                                                        "random_ops")
+                 if getattr(args, name) is not None}
+    options = BenchOptions(
+        servers=args.servers, clients=args.clients, chunk_size=args.chunk_size,
+        transfer_sizes=args.transfer_size, workload=dataclasses.replace(preset, **overrides),
+        transport=args.transport, data_dir=args.data_dir, phases=args.phases, quick=args.quick,
+        registry=args.registry, json_path=args.json_path, plot_path=args.plot_path,
+    )
+    _, launcher_size = _rank_from_launcher(None)
+    try:
+        return run_bench(options, launcher_size)
+    except OptionsError as error:
+        print(f"benchfs bench: {error}", file=sys.stderr)
+        return 2
+    except BenchError as error:
+        print(f"benchfs bench: {error}", file=sys.stderr)
+        return 1
+
+
+def _size_list(text: str) -> tuple[int, ...]:
+    return tuple(_size(part) for part in text.split(",") if part.strip())
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = commands.add_parser(
+        "bench", help="IOR/mdtest-style phases on benchfs against plain os and fio",
+        description="Start a local cluster (unless --registry), run the IO500-shaped phases "
+                    "from several client processes on benchfs and on plain os on the same "
+                    "disk (and fio O_DIRECT for ior-easy), print the table, stop the cluster.")
+    bench.add_argument("--servers", type=int, default=2, help="servers of the local cluster")
+    bench.add_argument("--clients", type=int, default=2,
+                       help="client processes (under mpirun/srun: every rank is one)")
+    bench.add_argument("--chunk-size", type=_size, default=DEFAULT_CHUNK_SIZE)
+    bench.add_argument("--transfer-size", type=_size_list, default=DEFAULT_TRANSFER_SIZES,
+                       help="ior-easy transfer sizes, comma-separated (default 1M,4M)")
+    bench.add_argument("--block-size", "--size", type=_size,
+                       help="ior-easy bytes per client, also each random-4k file "
+                            f"(default {FULL.block_size >> 20}M, quick {QUICK.block_size >> 20}M)")
+    bench.add_argument("--segments", type=int, help="ior-hard 47008-byte transfers per client "
+                       f"(default {FULL.segments}, quick {QUICK.segments})")
+    bench.add_argument("--files", type=int, help="mdtest files per client, easy and hard each "
+                       f"(default {FULL.files}, quick {QUICK.files})")
+    bench.add_argument("--random-ops", type=int, help="random-4k pwrites and preads per client "
+                       f"(default {FULL.random_ops}, quick {QUICK.random_ops})")
+    bench.add_argument("--transport", default="sm,tcp",
+                       help="UCX_TLS of the started cluster: sm,tcp or tcp")
+    bench.add_argument("--data-dir", default=None,
+                       help="where the cluster's data, the os baseline and fio's files go "
+                            "(default: a temporary directory)")
+    bench.add_argument("--phases", type=_name_list, default=FAMILIES,
+                       help=f"comma-separated subset of {','.join(FAMILIES)} (default: all)")
+    bench.add_argument("--quick", action="store_true",
+                       help="the smaller sizes: under 2 minutes on 2 cores")
+    bench.add_argument("--registry", default=None,
+                       help="benchmark the running cluster of this registry instead")
+    bench.add_argument("--json", dest="json_path", metavar="PATH",
+                       help="write every figure and the configuration as JSON")
+    bench.add_argument("--plot", dest="plot_path", metavar="PATH.png",
+                       help="bar chart of each phase against its baselines (matplotlib)")
+    bench.set_defaults(func=cmd_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,15 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--spin-us", type=int, default=20)
     cluster.set_defaults(func=cmd_cluster)
 
-    bench = commands.add_parser("bench", help="start a local cluster and benchmark it")
-    bench.add_argument("--servers", type=int, default=2)
-    bench.add_argument("--size", type=_size, default=1 << 30, help="bytes per file")
-    bench.add_argument("--block-size", type=_size, default=4 << 20)
-    bench.add_argument("--chunk-size", type=_size, default=DEFAULT_CHUNK_SIZE)
-    bench.add_argument("--transport", default="sm,tcp")
-    bench.add_argument("--data-dir", default=None, help="default: a temporary directory")
-    bench.add_argument("--quick", action="store_true", help="a small run (256 MiB)")
-    bench.set_defaults(func=cmd_bench)
+    _add_bench_parser(commands)
     return parser
 
 
