@@ -11,7 +11,14 @@ from pathlib import Path
 
 from loguru import logger
 
-from benchfs.bench.options import DEFAULT_TRANSFER_SIZES, FAMILIES, FULL, QUICK, BenchOptions
+from benchfs.bench.options import (
+    DEFAULT_TRANSFER_SIZES,
+    FAMILIES,
+    FULL,
+    QUICK,
+    BenchOptions,
+    size_text,
+)
 from benchfs.registry import DEFAULT_CHUNK_SIZE
 
 
@@ -124,12 +131,14 @@ def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     bench.add_argument("--servers", type=int, default=2, help="servers of the local cluster")
     bench.add_argument("--clients", type=int, default=2,
                        help="client processes (under mpirun/srun: every rank is one)")
-    bench.add_argument("--chunk-size", type=_size, default=DEFAULT_CHUNK_SIZE)
+    bench.add_argument("--chunk-size", type=_size, default=DEFAULT_CHUNK_SIZE,
+                       help=f"of the started cluster (default {size_text(DEFAULT_CHUNK_SIZE)})")
     bench.add_argument("--transfer-size", type=_size_list, default=DEFAULT_TRANSFER_SIZES,
                        help="ior-easy transfer sizes, comma-separated (default 1M,4M)")
     bench.add_argument("--block-size", "--size", type=_size,
                        help="ior-easy bytes per client, also each random-4k file "
-                            f"(default {FULL.block_size >> 20}M, quick {QUICK.block_size >> 20}M)")
+                            f"(default {size_text(FULL.block_size)}, "
+                            f"quick {size_text(QUICK.block_size)})")
     bench.add_argument("--segments", type=int, help="ior-hard 47008-byte transfers per client "
                        f"(default {FULL.segments}, quick {QUICK.segments})")
     bench.add_argument("--files", type=int, help="mdtest files per client, easy and hard each "

@@ -134,7 +134,6 @@ def _progress_bar(description: str, total: int) -> Progress | None:
 class Collector:
     def __init__(self, options: BenchOptions, clients: int) -> None:
         self._steps = steps(options)
-        self._clients = clients
         self.phases: dict[str, PhaseReport] = {}
         for phase, _ in self._steps:
             self.phases[phase.name] = PhaseReport(phase.name, phase.family, phase.unit,
@@ -265,13 +264,16 @@ def run_bench(options: BenchOptions, launcher_size: int | None = None) -> int:
             logger.exception("rank {} failed; aborting every rank", team.rank)
             team.abort()
         raise
-    if report is None:
-        return 0
-    print(format_table(report))
-    if options.json_path:
-        write_json(report, options.json_path)
-        print(f"json: {options.json_path}")
-    if options.plot_path:
-        write_plot(report, options.plot_path)
-        print(f"plot: {options.plot_path}")
+    if report is not None:
+        print(format_table(report))
+        if options.json_path:
+            write_json(report, options.json_path)
+            print(f"json: {options.json_path}")
+        if options.plot_path:
+            write_plot(report, options.plot_path)
+            print(f"plot: {options.plot_path}")
+    if team is not None:
+        # Until rank 0 is done with fio and the output: the others would otherwise spin in
+        # MPI_Finalize, on the cores fio is measuring with.
+        team.barrier()
     return 0
