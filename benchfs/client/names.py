@@ -194,9 +194,13 @@ class Names(ClientCore):
     def rename(self, src: Any, dst: Any, *, src_dir_fd: int | None = None,
                dst_dir_fd: int | None = None) -> None:
         with self._lock, self._naming_both(src, dst):
-            src_text, source = self._resolve(src, "rename", follow=False, dir_fd=src_dir_fd)
+            # Linux resolves both parents before it looks for the source itself.
+            src_text, source = self._resolve(src, "rename", follow=False, dir_fd=src_dir_fd,
+                                             must_exist=False)
             dst_text, target = self._resolve(dst, "rename", follow=False, dir_fd=dst_dir_fd,
                                              must_exist=False)
+            if source.inode is None:
+                raise os_error(errno.ENOENT, src, dst)
             self._check_rename(src, dst, src_text, dst_text, source, target)
             moving = self._existing(source)
             if target.inode is not None and target.inode.ino == moving.ino:
@@ -230,12 +234,12 @@ class Names(ClientCore):
         if is_dir and is_ancestor(source.path, target.path):
             raise os_error(errno.EINVAL, src, dst)
         if target.inode is not None:
+            if is_ancestor(target.path, source.path):  # Linux's rename trap comes first
+                raise os_error(errno.ENOTEMPTY, src, dst)
             if is_dir and not stat.S_ISDIR(target.inode.mode):
                 raise os_error(errno.ENOTDIR, src, dst)
             if not is_dir and stat.S_ISDIR(target.inode.mode):
                 raise os_error(errno.EISDIR, src, dst)
-            if is_ancestor(target.path, source.path):
-                raise os_error(errno.ENOTEMPTY, src, dst)
         creds = self._creds()
         for side, victim in ((source, moving), (target, target.inode)):
             self._require(side.parent, WRITE | EXECUTE, src, creds)

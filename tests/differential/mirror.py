@@ -39,7 +39,7 @@ def comparable_stat(result: os.stat_result) -> tuple[Any, ...]:
     is_dir = stat.S_ISDIR(result.st_mode)
     return (
         stat.S_IFMT(result.st_mode), stat.S_IMODE(result.st_mode), result.st_uid,
-        result.st_gid, None if is_dir else result.st_size, None if is_dir else result.st_nlink,
+        result.st_gid, None if is_dir else result.st_size, result.st_nlink,
     )
 
 
