@@ -87,6 +87,12 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _shape(config: dict[str, Any]) -> str:
+    servers, clients = config["servers"], config["clients"]
+    return (f"{servers} server{'s' * (servers != 1)}, "
+            f"{clients} client{'s' * (clients != 1)}")
+
+
 def _value(phase: PhaseReport, target: str) -> float | None:
     measurement = phase.results.get(target)
     return None if measurement is None else measurement.value
@@ -95,10 +101,9 @@ def _value(phase: PhaseReport, target: str) -> float | None:
 def format_table(report: Report) -> str:
     config, env = report.config, report.environment
     lines = [
-        f"benchfs bench: {config['servers']} servers, {config['clients']} clients "
-        f"({config['mode']}), UCX_TLS={env['ucx_tls']}, chunk {config['chunk_size_text']}, "
-        f"block {config['block_size_text']} per client",
-        f"data: {config['baseline_dir']} ({env['disk']}), {env['cpus']} CPUs, "
+        f"benchfs bench: {_shape(config)} ({config['mode']}), UCX_TLS={env['ucx_tls']}, "
+        f"chunk {config['chunk_size_text']}, block {config['block_size_text']} per client",
+        f"disk: {env['disk']} (os baseline under {config['baseline_dir']}), {env['cpus']} CPUs, "
         f"idle server CPU {_number(report.idle_server_cpu_percent)} % of a core",
         "",
         f"{'phase':<24}{'unit':>7}{'benchfs':>11}{'os':>11}{'bfs/os':>8}"
@@ -164,9 +169,8 @@ def write_plot(report: Report, path: str | Path) -> None:
                         ha="right", fontsize=8)
         axis.legend(fontsize=8)
         axis.grid(axis="y", which="major", alpha=0.3)
-    config = report.config
-    figure.suptitle(f"benchfs bench: {config['servers']} servers, {config['clients']} clients "
-                    f"(labels: benchfs / os)", fontsize=10)
+    figure.suptitle(f"benchfs bench: {_shape(report.config)} (labels: benchfs / os)",
+                    fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
