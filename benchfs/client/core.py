@@ -108,8 +108,12 @@ class ClientCore:
 
     def _resolve(self, path: object, func: str, *, follow: bool = True,
                  dir_fd: int | None = None, allow_fd: bool = False,
-                 must_exist: bool = True) -> tuple[str, Resolved]:
-        """(the path as text, where it leads) with Linux's errors for every failure."""
+                 must_exist: bool = True, slash_follows: bool = True) -> tuple[str, Resolved]:
+        """(the path as text, where it leads) with Linux's errors for every failure.
+
+        A trailing slash follows a final symlink, except for the calls that act on
+        the name itself (rmdir, unlink, rename: ``slash_follows=False``), where
+        Linux answers ENOTDIR for ``link/``."""
         text = fspath_of(path, func, allow_fd)
         if text == "":
             raise os_error(errno.ENOENT, path)
@@ -118,7 +122,8 @@ class ClientCore:
             raise os_error(too_long, path)
         absolute = text if text.startswith("/") else f"{self._base_dir(dir_fd)}/{text}"
         trailing = had_trailing_slash(text)
-        resolved = self._ns.resolve(absolute, self._creds(), follow, path, trailing)
+        resolved = self._ns.resolve(absolute, self._creds(), follow, path,
+                                    trailing and slash_follows)
         if must_exist:
             # Callers that may create the name judge a trailing slash themselves.
             if resolved.inode is None:

@@ -84,7 +84,8 @@ class FileIO(ClientCore):
         if flags & os.O_CREAT and flags & os.O_EXCL:
             raise os_error(errno.EEXIST, path)
         if stat.S_ISLNK(inode.mode):  # only reached with O_NOFOLLOW
-            raise os_error(errno.ELOOP, path)
+            # Linux checks O_DIRECTORY before it refuses the symlink.
+            raise os_error(errno.ENOTDIR if flags & os.O_DIRECTORY else errno.ELOOP, path)
         if stat.S_ISDIR(inode.mode):
             if access != os.O_RDONLY or flags & os.O_CREAT:
                 raise os_error(errno.EISDIR, path)

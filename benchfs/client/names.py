@@ -20,7 +20,7 @@ from benchfs.client.namespace import Resolved
 from benchfs.client.permissions import EXECUTE, READ, WRITE, may_delete_from, permitted
 from benchfs.client.rpc import Request
 from benchfs.core.errors import os_error
-from benchfs.core.paths import fspath_of, is_ancestor
+from benchfs.core.paths import fspath_of, had_trailing_slash, is_ancestor
 from benchfs.core.records import Inode
 from benchfs.core.wire import Op, decode_reply, encode_request
 
@@ -38,7 +38,7 @@ class Names(ClientCore):
         mode = int(mode)
         with self._lock:
             _, resolved = self._resolve(path, "mkdir", follow=False, dir_fd=dir_fd,
-                                        must_exist=False)
+                                        must_exist=False, slash_follows=False)
             if resolved.inode is not None:
                 raise os_error(errno.EEXIST, path)
             self._require(resolved.parent, WRITE | EXECUTE, path)
@@ -55,7 +55,8 @@ class Names(ClientCore):
 
     def rmdir(self, path: Any, *, dir_fd: int | None = None) -> None:
         with self._lock:
-            text, resolved = self._resolve(path, "rmdir", follow=False, dir_fd=dir_fd)
+            text, resolved = self._resolve(path, "rmdir", follow=False, dir_fd=dir_fd,
+                                        slash_follows=False)
             inode = self._existing(resolved)
             if not stat.S_ISDIR(inode.mode):
                 raise os_error(errno.ENOTDIR, path)
@@ -108,7 +109,8 @@ class Names(ClientCore):
 
     def unlink(self, path: Any, *, dir_fd: int | None = None) -> None:
         with self._lock:
-            _, resolved = self._resolve(path, "unlink", follow=False, dir_fd=dir_fd)
+            _, resolved = self._resolve(path, "unlink", follow=False, dir_fd=dir_fd,
+                                        slash_follows=False)
             inode = self._existing(resolved)
             if stat.S_ISDIR(inode.mode):
                 raise os_error(errno.EISDIR, path)
@@ -127,11 +129,11 @@ class Names(ClientCore):
                 dir_fd: int | None = None) -> None:
         target = fspath_of(src, "symlink")
         with self._lock, self._naming_both(src, dst):
-            _, resolved = self._resolve(dst, "symlink", follow=False, dir_fd=dir_fd,
-                                        must_exist=False)
+            dst_text, resolved = self._resolve(dst, "symlink", follow=False, dir_fd=dir_fd,
+                                               must_exist=False, slash_follows=False)
             if resolved.inode is not None:
                 raise os_error(errno.EEXIST, src, dst)
-            if target == "":
+            if target == "" or had_trailing_slash(dst_text):
                 raise os_error(errno.ENOENT, src, dst)
             self._require(resolved.parent, WRITE | EXECUTE, dst)
             self._rpc.call(self._ns.rank_of_path(resolved.path), Op.SYMLINK, target,
@@ -156,10 +158,12 @@ class Names(ClientCore):
             follow = follow_symlinks and (src_dir_fd, dst_dir_fd) != (None, None)
             _, source = self._resolve(src, "link", follow=follow, dir_fd=src_dir_fd)
             inode = self._existing(source)
-            _, target = self._resolve(dst, "link", follow=False, dir_fd=dst_dir_fd,
-                                      must_exist=False)
+            dst_text, target = self._resolve(dst, "link", follow=False, dir_fd=dst_dir_fd,
+                                             must_exist=False)
             if target.inode is not None:
                 raise os_error(errno.EEXIST, src, dst)
+            if had_trailing_slash(dst_text):
+                raise os_error(errno.ENOENT, src, dst)  # a new name is never a directory
             if stat.S_ISDIR(inode.mode):
                 raise os_error(errno.EPERM, src, dst)
             self._require(target.parent, WRITE | EXECUTE, src)
@@ -196,7 +200,7 @@ class Names(ClientCore):
         with self._lock, self._naming_both(src, dst):
             # Linux resolves both parents before it looks for the source itself.
             src_text, source = self._resolve(src, "rename", follow=False, dir_fd=src_dir_fd,
-                                             must_exist=False)
+                                             must_exist=False, slash_follows=False)
             dst_text, target = self._resolve(dst, "rename", follow=False, dir_fd=dst_dir_fd,
                                              must_exist=False)
             if source.inode is None:
@@ -295,8 +299,7 @@ class Names(ClientCore):
         if target.inode is not None:  # an empty directory was replaced
             self._rpc.call(self._ns.rank_of_inode(target.inode.ino), Op.ADJUST,
                            target.inode.ino, -target.inode.nlink, False, False)
-            if source.parent.ino != target.parent.ino:
-                self._touch_dir(target.parent, -1)
+            self._touch_dir(target.parent, -1)  # its ".." no longer counts there
         self._touch_parents(source, target, 1)
 
     def _move_entries(self, txid: int, moved: list[list[Any]], src: str, dst: str) -> None:

@@ -218,8 +218,9 @@ def test_symlink_relative_and_absolute_targets(fs: OsMirror) -> None:
     fs("symlink", P("d"), P("absdir"))
     for name in ("rel", "d/up", "abs", "absdir/f", "absdir/up"):
         fs("stat", P(name))
-        fs("lstat", P(name))
         fs("readlink", P(name))
+        # An absolute target's length differs with each side's root: compare the rest.
+        fs("lstat", P(name), project=lambda st: (st.st_mode, st.st_nlink))
         assert contents(fs, name) == ("value", b"data")
     fs("readlink", P("rel", as_bytes=True))         # bytes in, bytes out
     fs("lstat", P("rel"))                           # size is the target's length
