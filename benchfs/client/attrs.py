@@ -30,11 +30,19 @@ def _seconds_to_ns(value: object) -> int:
     raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
 
 
+def _exact_ns(value: object) -> int:
+    """An ns time as CPython's utime takes it: divmod by 10**9, then both parts must
+    be integers (so its errors for floats and strings are os's)."""
+    seconds, nanoseconds = divmod(value, 1_000_000_000)  # type: ignore[operator]
+    return operator.index(seconds) * 1_000_000_000 + operator.index(nanoseconds)
+
+
 class Attributes(ClientCore):
     def stat(self, path: Any, *, dir_fd: int | None = None,
              follow_symlinks: bool = True) -> os.stat_result:
         if isinstance(path, int) and not isinstance(path, bool):
-            return self.fstat(path)
+            with self._lock:
+                return self._stat_result(self._ns.getattr(self._path_fd(path).ino))
         with self._lock:
             _, resolved = self._resolve(path, "stat", follow=follow_symlinks, dir_fd=dir_fd,
                                         allow_fd=True)
@@ -66,7 +74,7 @@ class Attributes(ClientCore):
     def _target(self, path: Any, func: str, follow: bool, dir_fd: int | None) -> Inode:
         """The inode a path-or-fd argument names, for the attribute setters."""
         if isinstance(path, int) and not isinstance(path, bool):
-            return self._ns.getattr(self._open_file(path).ino)
+            return self._ns.getattr(self._path_fd(path).ino)
         _, resolved = self._resolve(path, func, follow=follow, dir_fd=dir_fd, allow_fd=True)
         return self._existing(resolved)
 
@@ -76,10 +84,11 @@ class Attributes(ClientCore):
     def chmod(self, path: Any, mode: int, *, dir_fd: int | None = None,
               follow_symlinks: bool = True) -> None:
         mode = operator.index(mode)
-        if not follow_symlinks:
-            raise NotImplementedError("chmod: follow_symlinks unavailable on this platform")
         with self._lock:
-            inode = self._target(path, "chmod", True, dir_fd)
+            inode = self._target(path, "chmod", follow_symlinks, dir_fd)
+            if stat.S_ISLNK(inode.mode):  # only with follow_symlinks=False
+                # Linux has no lchmod: glibc's fchmodat refuses symlinks, CPython says this.
+                raise NotImplementedError("chmod: follow_symlinks unavailable on this platform")
             creds = self._creds()
             if not self._is_owner(inode, creds):
                 raise os_error(errno.EPERM, path)
@@ -90,6 +99,7 @@ class Attributes(ClientCore):
             self._ns.forget_ino(inode.ino)
 
     def fchmod(self, fd: int, mode: int) -> None:
+        self._open_file(fd)  # EBADF names no file here, unlike chmod(fd)
         self.chmod(fd_number(fd), mode)
 
     def chown(self, path: Any, uid: int, gid: int, *, dir_fd: int | None = None,
@@ -108,8 +118,9 @@ class Attributes(ClientCore):
                 changes["uid"] = uid
             if gid != -1:
                 changes["gid"] = gid
-            if changes and stat.S_ISREG(inode.mode):
-                # A new owner must not inherit the old one's set-id powers.
+            if stat.S_ISREG(inode.mode):
+                # A new owner must not inherit the old one's set-id powers; Linux
+                # drops them on every chown of a file, even chown(f, -1, -1).
                 kill = stat.S_ISUID | (stat.S_ISGID if inode.mode & stat.S_IXGRP else 0)
                 if inode.mode & kill:
                     changes["mode"] = stat.S_IMODE(inode.mode) & ~kill
@@ -120,6 +131,7 @@ class Attributes(ClientCore):
         self.chown(path, uid, gid, follow_symlinks=False)
 
     def fchown(self, fd: int, uid: int, gid: int) -> None:
+        self._open_file(fd)  # EBADF names no file here, unlike chown(fd)
         self.chown(fd_number(fd), uid, gid)
 
     def utime(self, path: Any, times: Any = None, *, ns: Any = None,
@@ -131,10 +143,9 @@ class Attributes(ClientCore):
                 raise TypeError("utime: 'times' must be either a tuple of two ints or None")
             atime, mtime = (_seconds_to_ns(t) for t in times)
         elif ns is not None:
-            if (not isinstance(ns, tuple) or len(ns) != 2
-                    or not all(isinstance(n, int) for n in ns)):
+            if not isinstance(ns, tuple) or len(ns) != 2:
                 raise TypeError("utime: 'ns' must be a tuple of two ints")
-            atime, mtime = ns
+            atime, mtime = (_exact_ns(n) for n in ns)
         with self._lock:
             try:
                 inode = self._target(path, "utime", follow_symlinks, dir_fd)
@@ -178,7 +189,9 @@ class Attributes(ClientCore):
 
     def statvfs(self, path: Any) -> os.statvfs_result:
         with self._lock:
-            if not (isinstance(path, int) and not isinstance(path, bool)):
+            if isinstance(path, int) and not isinstance(path, bool):
+                self._path_fd(path)
+            else:
                 self._resolve(path, "statvfs", allow_fd=True)
             stats = self._rpc.call_all(self._ns.all_ranks, Op.STATFS)
         block = stats[0][1]  # every figure is counted in the first server's f_frsize

@@ -178,3 +178,10 @@ class ClientCore:
 
     def _open_file(self, fd: Any) -> OpenFile:
         return self._fds.get(fd_number(fd))
+
+    def _path_fd(self, fd: int) -> OpenFile:
+        """A descriptor passed where a path may go (os.stat(fd), os.chmod(fd, …)):
+        there os names the descriptor in its EBADF, unlike in fstat(fd)."""
+        if fd not in self._fds:
+            raise os_error(errno.EBADF, fd)
+        return self._fds.get(fd)

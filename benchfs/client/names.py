@@ -342,7 +342,7 @@ class Names(ClientCore):
     def chdir(self, path: Any) -> None:
         with self._lock:
             if isinstance(path, int) and not isinstance(path, bool):
-                path = self._fds.get(path).path
+                path = self._path_fd(path).path
             _, resolved = self._resolve(path, "chdir", allow_fd=True)
             inode = self._existing(resolved)
             if not stat.S_ISDIR(inode.mode):
@@ -351,6 +351,7 @@ class Names(ClientCore):
             self.cwd = resolved.path
 
     def fchdir(self, fd: int) -> None:
+        self._open_file(fd)  # EBADF names no file here, unlike chdir(fd)
         self.chdir(fd)
 
     def getcwd(self) -> str:
