@@ -1,0 +1,188 @@
+"""A writer that records what fsync acknowledged, while a killer thread SIGKILLs and
+restarts random servers; then a check that everything acknowledged survived."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import stat
+import threading
+import time
+from dataclasses import dataclass, field
+
+import benchfs
+from benchfs.cluster import LocalCluster
+from benchfs.settings import ClientSettings
+
+
+@dataclass
+class Ledger:
+    """What the writer knows: contents fsync acknowledged, and names in doubt."""
+
+    durable: dict[str, bytes] = field(default_factory=dict)
+    doubtful: set[str] = field(default_factory=set)
+    operations: int = 0
+    failures: int = 0
+
+
+class Killer(threading.Thread):
+    """SIGKILLs a random server at random moments and restarts it, ``kills`` times."""
+
+    def __init__(self, cluster: LocalCluster, kills: int, seed: int) -> None:
+        super().__init__(daemon=True)
+        self.cluster = cluster
+        self.kills = kills
+        self.done = 0
+        self.rng = random.Random(seed)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            servers = len(self.cluster.entries())
+            for _ in range(self.kills):
+                time.sleep(self.rng.uniform(0.05, 0.6))
+                rank = self.rng.randrange(servers)
+                entry = self.cluster.entries()[rank]
+                os.kill(entry.pid, signal.SIGKILL)
+                time.sleep(self.rng.uniform(0.0, 0.3))
+                self.cluster.start_server(rank)
+                self.cluster.wait_registered([rank], {rank: entry.pid})
+                self.done += 1
+        except BaseException as exc:  # surfaced by the test
+            self.error = exc
+
+
+class Writer:
+    def __init__(self, client: benchfs.Client, seed: int) -> None:
+        self.client = client
+        self.rng = random.Random(seed)
+        self.ledger = Ledger()
+        self.counter = 0
+
+    def _new_name(self) -> str:
+        self.counter += 1
+        return f"/crash/f{self.counter}"
+
+    def _sync_metadata(self) -> None:
+        """fsync of any file makes every server's metadata log durable."""
+        fd = self.client.open("/crash", os.O_RDONLY)
+        try:
+            self.client.fsync(fd)
+        finally:
+            self.client.close(fd)
+
+    def step(self) -> None:
+        names = sorted(self.ledger.durable)
+        action = self.rng.choice(
+            ["create"] * 3 + (["rename", "link", "unlink", "overwrite"] if names else []))
+        touched: list[str] = []
+        try:
+            if action == "create":
+                path = self._new_name()
+                touched = [path]
+                data = self.rng.randbytes(self.rng.randint(0, 300_000))
+                fd = self.client.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o640)
+                try:
+                    self.client.write(fd, data)
+                    self.client.fsync(fd)
+                finally:
+                    self.client.close(fd)
+                self.ledger.durable[path] = data
+            elif action == "rename":
+                old, new = self.rng.choice(names), self._new_name()
+                touched = [old, new]
+                self.client.rename(old, new)
+                self._sync_metadata()
+                self.ledger.durable[new] = self.ledger.durable.pop(old)
+            elif action == "link":
+                old, new = self.rng.choice(names), self._new_name()
+                touched = [old, new]
+                self.client.link(old, new)
+                self._sync_metadata()
+                self.ledger.durable[new] = self.ledger.durable[old]
+            elif action == "unlink":
+                path = self.rng.choice(names)
+                touched = [path]
+                self.client.unlink(path)
+                self._sync_metadata()
+                del self.ledger.durable[path]
+            else:
+                path = self.rng.choice(names)
+                touched = [path]
+                old = self.ledger.durable[path]
+                offset = self.rng.randint(0, len(old))
+                patch = self.rng.randbytes(self.rng.randint(1, 100_000))
+                fd = self.client.open(path, os.O_WRONLY)
+                try:
+                    self.client.pwrite(fd, patch, offset)
+                    self.client.fsync(fd)
+                finally:
+                    self.client.close(fd)
+                new = bytearray(old)
+                new[offset:offset + len(patch)] = patch
+                self._set_all_links(path, bytes(new))
+        except OSError:
+            # The operation may or may not have happened: these names are in doubt,
+            # and so is every other name of the same files (hard links).
+            self.ledger.failures += 1
+            for path in touched:
+                self._doubt(path)
+            time.sleep(0.05)  # a server is down or restarting: give it a moment
+        self.ledger.operations += 1
+
+    def _same_file(self, path: str) -> list[str]:
+        data = self.ledger.durable.get(path)
+        return [p for p, d in self.ledger.durable.items() if d is data] if data else [path]
+
+    def _set_all_links(self, path: str, data: bytes) -> None:
+        for name in self._same_file(path):
+            self.ledger.durable[name] = data
+
+    def _doubt(self, path: str) -> None:
+        for name in self._same_file(path):
+            self.ledger.durable.pop(name, None)
+            self.ledger.doubtful.add(name)
+
+
+def run_crash_workload(cluster: LocalCluster, kills: int, seed: int) -> Ledger:
+    settings = ClientSettings(timeout=3.0, metadata_ttl=0.0)
+    with benchfs.connect(cluster.registry, settings) as client:
+        client.mkdir("/crash")
+        writer = Writer(client, seed)
+        killer = Killer(cluster, kills, seed + 1)
+        killer.start()
+        while killer.is_alive():
+            writer.step()
+        killer.join()
+        if killer.error is not None:
+            raise killer.error
+        for _ in range(50):  # a calm tail: the cluster works again after the kills
+            writer.step()
+    return writer.ledger
+
+
+def verify(cluster: LocalCluster, ledger: Ledger) -> dict[str, int]:
+    """Every acknowledged file intact; every listed name stat-able; link counts right."""
+    with benchfs.connect(cluster.registry, ClientSettings(timeout=10.0)) as client:
+        for path, data in ledger.durable.items():
+            info = client.stat(path)
+            assert info.st_size == len(data), path
+            assert stat.S_IMODE(info.st_mode) == 0o640, path
+            fd = client.open(path, os.O_RDONLY)
+            try:
+                assert client.read(fd, len(data) + 1) == data, path
+            finally:
+                client.close(fd)
+        names_of: dict[int, list[str]] = {}
+        for name in client.listdir("/crash"):
+            info = client.stat(f"/crash/{name}")  # no name without its inode
+            names_of.setdefault(info.st_ino, []).append(f"/crash/{name}")
+        checked = 0
+        for ino, names in names_of.items():
+            if any(name in ledger.doubtful for name in names):
+                continue
+            assert client.stat(names[0]).st_nlink == len(names), (ino, names)
+            checked += 1
+        assert set(ledger.durable) <= {n for names in names_of.values() for n in names}
+    return {"files_checked": len(ledger.durable), "link_counts_checked": checked}
