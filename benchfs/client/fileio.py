@@ -17,6 +17,7 @@ from typing import Any
 from benchfs._native.engine import new_uninitialized_bytes
 from benchfs.client.core import ClientCore, current_umask
 from benchfs.client.fdtable import OpenFile
+from benchfs.client.namespace import Resolved
 from benchfs.client.permissions import READ, WRITE
 from benchfs.client.rpc import Request
 from benchfs.core.chunks import split_range
@@ -49,11 +50,19 @@ class FileIO(ClientCore):
         exclusive = creating and bool(flags & os.O_EXCL)
         access = flags & os.O_ACCMODE
         writable = access in (os.O_WRONLY, os.O_RDWR)
+        if flags & os.O_PATH:
+            raise NotImplementedError("benchfs does not implement O_PATH descriptors")
+        if flags & os.O_TMPFILE == os.O_TMPFILE and not writable:
+            raise os_error(errno.EINVAL, path)  # Linux checks the flags before the path
         with self._lock:
             text, resolved = self._resolve(
                 path, "open", dir_fd=dir_fd, must_exist=False,
                 follow=not (flags & os.O_NOFOLLOW or exclusive),
             )
+            if flags & os.O_TMPFILE == os.O_TMPFILE:
+                # What Linux answers on a file system without unnamed files.
+                self._existing_directory(resolved, path)
+                raise os_error(errno.EOPNOTSUPP, path)
             if creating and flags & os.O_DIRECTORY:
                 raise os_error(errno.EINVAL, path)
             inode = resolved.inode
@@ -68,8 +77,14 @@ class FileIO(ClientCore):
                 if trailing and not stat.S_ISDIR(inode.mode):
                     raise os_error(errno.ENOTDIR, path)
                 self._check_existing(inode, flags, path)
-                if flags & os.O_TRUNC and writable and stat.S_ISREG(inode.mode) and inode.size:
-                    self._truncate_ino(inode.ino, 0)
+                if flags & os.O_TRUNC and stat.S_ISREG(inode.mode):
+                    # Linux truncates even for O_RDONLY, and moves mtime/ctime even
+                    # when the file is empty already.
+                    if inode.size:
+                        self._truncate_ino(inode.ino, 0)
+                    else:
+                        self._rpc.call(self._ns.rank_of_inode(inode.ino), Op.SET_SIZE,
+                                       inode.ino, 0, False)
                     inode.size = 0
             open_file = OpenFile(
                 path=resolved.path, ino=inode.ino, file_type=stat.S_IFMT(inode.mode),
@@ -78,6 +93,13 @@ class FileIO(ClientCore):
                 sync=bool(flags & (os.O_SYNC | os.O_DSYNC)),
             )
             return self._fds.add(open_file)
+
+    @staticmethod
+    def _existing_directory(resolved: Resolved, path: object) -> None:
+        if resolved.inode is None:
+            raise os_error(errno.ENOENT, path)
+        if not stat.S_ISDIR(resolved.inode.mode):
+            raise os_error(errno.ENOTDIR, path)
 
     def _check_existing(self, inode: Inode, flags: int, path: object) -> None:
         access = flags & os.O_ACCMODE
@@ -265,7 +287,12 @@ class FileIO(ClientCore):
             elif whence == os.SEEK_END:
                 # ext4 reports the end of a directory as the largest hash cookie.
                 target = (MAX_OFFSET if is_dir else self._file_size(open_file)) + position
-            elif whence in (os.SEEK_DATA, os.SEEK_HOLE) and not is_dir:
+            elif whence in (os.SEEK_DATA, os.SEEK_HOLE) and is_dir:
+                # ext4: a directory is all data up to its end cookie.
+                if not 0 <= position < MAX_OFFSET:
+                    raise os_error(errno.ENXIO)
+                target = position if whence == os.SEEK_DATA else MAX_OFFSET
+            elif whence in (os.SEEK_DATA, os.SEEK_HOLE):
                 target = self._seek_data(open_file, position, whence)
             else:
                 raise os_error(errno.EINVAL)
