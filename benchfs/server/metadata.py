@@ -31,7 +31,7 @@ import msgpack
 from sortedcontainers import SortedDict
 
 from benchfs.core.paths import is_ancestor, split
-from benchfs.core.records import FIRST_COUNTER, ROOT_INO, Inode, new_inode_number
+from benchfs.core.records import FIRST_COUNTER, INLINE_MAX, ROOT_INO, Inode, new_inode_number
 
 # Largest code point: (dir, _TOP) bounds every name of dir from above.
 _TOP = "\U0010ffff"
@@ -277,6 +277,7 @@ class MetadataStore:
                 raise MetadataError(errno.EEXIST)
             return existing.ino, self._inodes.get(existing.ino), False
         inode = self._allocate(stat.S_IFREG | (mode & 0o7777), uid, gid, nlink=1)
+        inode.inline = b""  # a new file starts small: its data lives in the record
         self._entries[key] = Dentry(inode.ino, stat.S_IFREG)
         return inode.ino, inode, True
 
@@ -377,9 +378,31 @@ class MetadataStore:
         if not stat.S_ISREG(inode.mode):
             raise MetadataError(errno.EISDIR if stat.S_ISDIR(inode.mode) else errno.EINVAL)
         if size > inode.size or not grow_only:
+            if inode.inline is not None:
+                if size > INLINE_MAX:
+                    raise MetadataError(errno.EMSGSIZE)  # the client spills first
+                inode.inline = inode.inline[:size].ljust(size, b"\0")
             inode.size = size
         # Writes and truncates move mtime/ctime even when the size stays put.
         now = self.now
         inode.mtime_ns = now
         inode.ctime_ns = now
         return inode.size
+
+    @journaled
+    def inline_write(self, ino: int, offset: int, data: bytes) -> int:
+        """Write into a small file's record; EMSGSIZE once it no longer fits there."""
+        inode = self.getattr(ino)
+        end = offset + len(data)
+        if inode.inline is None or end > INLINE_MAX:
+            raise MetadataError(errno.EMSGSIZE)
+        current = inode.inline.ljust(max(inode.size, end), b"\0")
+        inode.inline = current[:offset] + data + current[end:]
+        inode.size = len(inode.inline)
+        inode.mtime_ns = inode.ctime_ns = self.now
+        return inode.size
+
+    @journaled
+    def spill(self, ino: int) -> None:
+        """The client copied the record's data to chunks: they hold it from now on."""
+        self.getattr(ino).inline = None
