@@ -21,7 +21,8 @@ from benchfs._native.engine import Engine, EngineConfig
 from benchfs.client.fdtable import FdTable, OpenFile
 from benchfs.client.namespace import Namespace, Resolved
 from benchfs.client.permissions import Credentials, permitted
-from benchfs.client.rpc import Rpc
+from benchfs.client.rpc import Request, Rpc
+from benchfs.core.chunks import split_range
 from benchfs.core.errors import os_error
 from benchfs.core.paths import check_name_lengths, fspath_of, had_trailing_slash
 from benchfs.core.placement import PlacementRing
@@ -154,9 +155,10 @@ class ClientCore:
         self._rpc.call(self._ns.rank_of_inode(directory.ino), Op.ADJUST, directory.ino,
                        nlink_delta, True, False)
 
-    def _drop_link(self, ino: int, links_left: int) -> None:
+    def _drop_link(self, ino: int, links_left: int, chunked: bool = True) -> None:
         """After a name of ``ino`` went away: free the file when that was its last
-        link, unless a descriptor of ours still has it open (POSIX keeps it then)."""
+        link, unless a descriptor of ours still has it open (POSIX keeps it then).
+        A file whose data is inline (``chunked`` False) has no chunk files to free."""
         still_open = [f for f in self._fds.open_files() if f.ino == ino]
         if links_left < 0:  # the inode lives on another server than the name did
             links_left = self._rpc.call(self._ns.rank_of_inode(ino), Op.ADJUST, ino, -1,
@@ -167,14 +169,55 @@ class ClientCore:
             for open_file in still_open:
                 open_file.orphaned = True
         else:
-            self._rpc.call_all(self._ns.all_ranks, Op.DATA_REMOVE, ino)
+            self._remove_data(ino, chunked)
+
+    def _remove_data(self, ino: int, chunked: bool) -> None:
+        ranks = self._ns.all_ranks if chunked else [self._ns.rank_of_inode(ino)]
+        self._rpc.call_all(ranks, Op.DATA_REMOVE, ino)
+
+    def _write_chunks(self, ino: int, view: memoryview, offset: int) -> set[int]:
+        """Send ``view`` to the chunk servers of [offset, offset+len); their ranks."""
+        requests = [
+            Request(self._ns.rank_of_chunk(ino, piece.index), Op.WRITE, ino, piece.file_offset,
+                    piece.length, body=view[piece.buf_offset:piece.buf_offset + piece.length])
+            for piece in split_range(offset, len(view), self.chunk_size)
+        ]
+        for reply in self._rpc.run(requests):
+            if reply.status:
+                raise os_error(reply.status)
+        return {request.rank for request in requests}
+
+    def _spill(self, ino: int) -> set[int]:
+        """Move a small file's data from its inode record to chunks. The chunks are
+        written first: until the record lets go, the record's copy is the file."""
+        inode = self._ns.getattr(ino)
+        ranks = set()
+        if inode.inline is not None:
+            if inode.inline:
+                ranks = self._write_chunks(ino, memoryview(inode.inline), 0)
+            self._rpc.call(self._ns.rank_of_inode(ino), Op.SPILL, ino)
+        for open_file in self._fds.open_files():
+            if open_file.ino == ino:
+                open_file.inline = None
+        return ranks
 
     def _truncate_ino(self, ino: int, size: int) -> None:
-        self._rpc.call(self._ns.rank_of_inode(ino), Op.SET_SIZE, ino, size, False)
+        owner = self._ns.rank_of_inode(ino)
+        try:
+            self._rpc.call(owner, Op.SET_SIZE, ino, size, False)
+        except OSError as exc:
+            if exc.errno != errno.EMSGSIZE:
+                raise
+            self._spill(ino)  # grown past what an inode record holds
+            self._rpc.call(owner, Op.SET_SIZE, ino, size, False)
+        # Even a file inline now may have chunks from an earlier life (another
+        # client may have spilled it meanwhile): cut them all.
         self._rpc.call_all(self._ns.all_ranks, Op.DATA_TRUNCATE, ino, size)
         for open_file in self._fds.open_files():
             if open_file.ino == ino:
                 open_file.size_hint = size
+                if open_file.inline is not None:
+                    open_file.inline = open_file.inline[:size].ljust(size, b"\0")
 
     def _open_file(self, fd: Any) -> OpenFile:
         return self._fds.get(fd_number(fd))

@@ -23,7 +23,7 @@ from benchfs.client.rpc import Request
 from benchfs.core.chunks import split_range
 from benchfs.core.errors import os_error
 from benchfs.core.paths import had_trailing_slash
-from benchfs.core.records import Inode
+from benchfs.core.records import INLINE_MAX, Inode
 from benchfs.core.wire import Op, decode_reply, encode_request
 
 MAX_OFFSET = (1 << 63) - 1  # loff_t's range
@@ -86,10 +86,11 @@ class FileIO(ClientCore):
                         self._rpc.call(self._ns.rank_of_inode(inode.ino), Op.SET_SIZE,
                                        inode.ino, 0, False)
                     inode.size = 0
+                    inode.inline = b"" if inode.inline is not None else None
             open_file = OpenFile(
                 path=resolved.path, ino=inode.ino, file_type=stat.S_IFMT(inode.mode),
                 readable=access in (os.O_RDONLY, os.O_RDWR), writable=writable,
-                append=bool(flags & os.O_APPEND), size_hint=inode.size,
+                append=bool(flags & os.O_APPEND), size_hint=inode.size, inline=inode.inline,
                 sync=bool(flags & (os.O_SYNC | os.O_DSYNC)),
             )
             return self._fds.add(open_file)
@@ -140,7 +141,7 @@ class FileIO(ClientCore):
     def _close_locked(self, fd: int) -> None:
         closed = self._fds.remove(fd)
         if closed.orphaned and not any(f.ino == closed.ino for f in self._fds.open_files()):
-            self._rpc.call_all(self._ns.all_ranks, Op.DATA_REMOVE, closed.ino)
+            self._remove_data(closed.ino, chunked=closed.inline is None)
 
     def dup(self, fd: int) -> int:
         with self._lock:
@@ -189,7 +190,10 @@ class FileIO(ClientCore):
             return done
 
     def _file_size(self, open_file: OpenFile) -> int:
-        open_file.size_hint = self._ns.getattr(open_file.ino).size
+        """Ask the inode's server for the size (and a small file's data)."""
+        inode = self._ns.getattr(open_file.ino)
+        open_file.size_hint = inode.size
+        open_file.inline = inode.inline
         return open_file.size_hint
 
     def _read_at(self, open_file: OpenFile, length: int, offset: int) -> bytes:
@@ -199,6 +203,9 @@ class FileIO(ClientCore):
         length = max(0, min(length, size - offset))
         if length == 0:
             return b""
+        if open_file.inline is not None:
+            # A small file's data came with its attributes (close-to-open).
+            return open_file.inline[offset:offset + length]
         out, target = new_uninitialized_bytes(length)
         requests = [
             Request(
@@ -248,29 +255,38 @@ class FileIO(ClientCore):
     def _write_at(self, open_file: OpenFile, view: memoryview, offset: int) -> int:
         if not len(view):
             return 0
-        if offset + len(view) > MAX_OFFSET:
+        end = offset + len(view)
+        if end > MAX_OFFSET:
             raise os_error(errno.EFBIG)
-        requests = [
-            Request(
-                self._ns.rank_of_chunk(open_file.ino, piece.index), Op.WRITE, open_file.ino,
-                piece.file_offset, piece.length,
-                body=view[piece.buf_offset:piece.buf_offset + piece.length],
-            )
-            for piece in split_range(offset, len(view), self.chunk_size)
-        ]
-        for reply in self._rpc.run(requests):
-            if reply.status:
-                raise os_error(reply.status)
-        open_file.dirty_ranks.update(request.rank for request in requests)
-        # The size moves only after the data is on the servers, so a failed
-        # write (ENOSPC) never leaves a file longer than what it holds.
-        open_file.size_hint = self._rpc.call(
-            self._ns.rank_of_inode(open_file.ino), Op.SET_SIZE, open_file.ino,
-            offset + len(view), True,
-        )
+        owner = self._ns.rank_of_inode(open_file.ino)
+        if open_file.inline is None or not self._write_inline(open_file, view, offset, owner):
+            open_file.dirty_ranks |= self._write_chunks(open_file.ino, view, offset)
+            # The size moves only after the data is on the servers, so a failed
+            # write (ENOSPC) never leaves a file longer than what it holds.
+            open_file.size_hint = self._rpc.call(owner, Op.SET_SIZE, open_file.ino, end, True)
         if open_file.sync:
             self._sync(open_file, datasync=False)
         return len(view)
+
+    def _write_inline(self, open_file: OpenFile, view: memoryview, offset: int,
+                      owner: int) -> bool:
+        """Write a small file in its inode record: one round trip, no chunk file.
+        False when it does not fit (any more); the file has then moved to chunks."""
+        end = offset + len(view)
+        if end <= INLINE_MAX:
+            data = bytes(view)
+            try:
+                open_file.size_hint = self._rpc.call(owner, Op.INLINE_WRITE, open_file.ino,
+                                                     offset, data)
+            except OSError as exc:
+                if exc.errno != errno.EMSGSIZE:
+                    raise
+            else:
+                current = (open_file.inline or b"").ljust(open_file.size_hint, b"\0")
+                open_file.inline = current[:offset] + data + current[end:]
+                return True
+        open_file.dirty_ranks |= self._spill(open_file.ino)
+        return False
 
     # -- positions, sync, truncate ---------------------------------------------------------
 
@@ -308,6 +324,8 @@ class FileIO(ClientCore):
         if not 0 <= position < size:
             raise os_error(errno.ENXIO)
         want_data = whence == os.SEEK_DATA
+        if open_file.inline is not None:  # a small file is data from end to end
+            return position if want_data else size
         pieces = split_range(position, size - position, self.chunk_size)
         replies = self._rpc.run_retrying([
             Request(self._ns.rank_of_chunk(open_file.ino, piece.index), Op.DATA_SEEK,

@@ -120,7 +120,7 @@ class Names(ClientCore):
                 self._ns.rank_of_path(resolved.path), Op.UNLINK, resolved.path, keep,
                 filename=path,
             )
-            self._drop_link(ino, links_left)
+            self._drop_link(ino, links_left, chunked=inode.inline is None)
             self._touch_dir(resolved.parent)
 
     remove = unlink

@@ -105,6 +105,8 @@ class Op(enum.IntEnum):
     UNFENCE = 35  # end a fence, removing the fenced source subtree or not
     DATA_SEEK = 36  # SEEK_DATA / SEEK_HOLE in one server's chunk file
     META_SYNC = 37  # make this server's metadata log durable (a client's fsync)
+    INLINE_WRITE = 38  # write into a small file's data kept in its inode (D8)
+    SPILL = 39  # a small file outgrew its inode: its chunks hold the data from now on
 
 
 class SignedInt(int):
@@ -142,6 +144,8 @@ REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
     Op.UNFENCE: (("txid", int), ("remove_src", bool)),
     Op.DATA_SEEK: (("ino", int), ("offset", int), ("data", bool)),
     Op.META_SYNC: (),
+    Op.INLINE_WRITE: (("ino", int), ("offset", int), ("data", bytes)),
+    Op.SPILL: (("ino", int),),
 }
 
 PATH_FIELDS = frozenset({"path", "src", "dst"})
@@ -189,6 +193,10 @@ def _field_problem(op: Op, name: str, kind: FieldType, value: object) -> Problem
             return TypeError, f"{op.name}.{name} must be int, not {type(value).__name__}"
         if not 0 <= value < _U64:
             return ValueError, f"{op.name}.{name} must be an unsigned 64-bit int, not {value}"
+        return None
+    if kind is bytes:
+        if not isinstance(value, bytes):
+            return TypeError, f"{op.name}.{name} must be bytes, not {type(value).__name__}"
         return None
     if kind is str:
         if not isinstance(value, str):

@@ -52,6 +52,8 @@ class RequestHandlers:
             Op.STATFS: self._statfs,
             Op.DATA_SEEK: self._seek,
             Op.META_SYNC: self._request_sync,
+            Op.INLINE_WRITE: store.inline_write,
+            Op.SPILL: store.spill,
         }
         # Set when a request of the current batch needs the metadata log on stable
         # storage before its reply (one fdatasync serves the whole batch).

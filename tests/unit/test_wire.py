@@ -152,6 +152,8 @@ def strategy_for(name: str, kind: Any) -> st.SearchStrategy[Any]:
         return st.integers(0, 2**64 - 1)
     if kind is dict:
         return setattr_changes
+    if kind is bytes:
+        return st.binary(max_size=64)
     if kind is SignedInt:
         return st.integers(-(2**63), 2**63 - 1)
     if kind is EntryList:
@@ -197,6 +199,8 @@ def test_every_op_round_trips_an_example() -> None:
         Op.UNFENCE: (9, True),
         Op.DATA_SEEK: (7, 4096, True),
         Op.META_SYNC: (),
+        Op.INLINE_WRITE: (7, 100, b"\x00data"),
+        Op.SPILL: (7,),
         Op.SYMLINK: ("../x", "/l", 1, 2),
         Op.STATFS: (),
         Op.HELLO: ("s3cret", "host:123"),
