@@ -33,6 +33,9 @@ from sortedcontainers import SortedDict
 from benchfs.core.paths import is_ancestor, split
 from benchfs.core.records import FIRST_COUNTER, INLINE_MAX, ROOT_INO, Inode, new_inode_number
 
+# Names and symlink targets from os.fsdecode carry surrogates for non-UTF-8 bytes;
+# the journal must keep them, as the wire does.
+_NAMES = "surrogateescape"
 # Largest code point: (dir, _TOP) bounds every name of dir from above.
 _TOP = "\U0010ffff"
 # How long a removed or moved-away subtree refuses new entries. Clients trust a
@@ -86,7 +89,8 @@ def journaled(method: _Method) -> _Method:
         finally:
             self._depth -= 1
         if self._depth == 0 and self._journal is not None and not self._replaying:
-            self._journal(msgpack.packb([method.__name__, list(args), self.now]))
+            self._journal(msgpack.packb([method.__name__, list(args), self.now],
+                                       unicode_errors=_NAMES))
         return result
 
     return cast(_Method, wrapper)
@@ -126,7 +130,8 @@ class MetadataStore:
 
     def apply(self, record: bytes) -> None:
         """Replay one write-ahead-log or snapshot record."""
-        name, args, now = msgpack.unpackb(record, strict_map_key=False)
+        name, args, now = msgpack.unpackb(record, strict_map_key=False,
+                                        unicode_errors=_NAMES)
         self._replaying = True
         self.now = now
         try:
@@ -136,12 +141,15 @@ class MetadataStore:
 
     def snapshot_records(self) -> Iterator[bytes]:
         """The whole state as records that ``apply`` turns back into it."""
-        yield msgpack.packb(["_restore_counter", [self._next_counter], 0])
+        yield msgpack.packb(["_restore_counter", [self._next_counter], 0],
+                             unicode_errors=_NAMES)
         for inode in self._inodes.values():
-            yield msgpack.packb(["_restore_inode", [inode.to_wire()], 0])
+            yield msgpack.packb(["_restore_inode", [inode.to_wire()], 0],
+                                 unicode_errors=_NAMES)
         for (parent, name), dentry in self._entries.items():
             yield msgpack.packb(["_restore_entry", [parent, name, dentry.ino,
-                                                    dentry.file_type], 0])
+                                                    dentry.file_type], 0],
+                                unicode_errors=_NAMES)
 
     def _restore_counter(self, counter: int) -> None:
         self._next_counter = counter
