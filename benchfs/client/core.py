@@ -99,12 +99,16 @@ class ClientCore:
 
     # -- paths -------------------------------------------------------------------------
 
-    def _base_dir(self, dir_fd: int | None) -> str:
+    def _base_dir(self, dir_fd: int | None, filename: object = None) -> str:
+        """Where a relative path starts; os names the path in a dir_fd's errors."""
         if dir_fd is None:
             return self.cwd
-        open_file = self._fds.get(operator.index(dir_fd))
+        dir_fd = operator.index(dir_fd)
+        if dir_fd not in self._fds:
+            raise os_error(errno.EBADF, filename)
+        open_file = self._fds.get(dir_fd)
         if not stat.S_ISDIR(open_file.file_type):
-            raise os_error(errno.ENOTDIR)
+            raise os_error(errno.ENOTDIR, filename)
         return open_file.path
 
     def _resolve(self, path: object, func: str, *, follow: bool = True,
@@ -121,7 +125,7 @@ class ClientCore:
         too_long = check_name_lengths(text)
         if too_long is not None:
             raise os_error(too_long, path)
-        absolute = text if text.startswith("/") else f"{self._base_dir(dir_fd)}/{text}"
+        absolute = text if text.startswith("/") else f"{self._base_dir(dir_fd, path)}/{text}"
         trailing = had_trailing_slash(text)
         resolved = self._ns.resolve(absolute, self._creds(), follow, path,
                                     trailing and slash_follows)

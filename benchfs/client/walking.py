@@ -144,16 +144,15 @@ class Walking(Names, Attributes):
 
     def scandir(self, path: Any = None) -> ScandirIterator[Any]:
         dir_fd: int | None = None
+        prefix: Any = ""
         if isinstance(path, int) and not isinstance(path, bool):
             dir_fd = path
-            prefix: Any = ""
-        else:
+        listing = self.readdir(path)  # first: os's errors for bad arguments
+        if dir_fd is None:
             given = "." if path is None else path
-            if not isinstance(given, (str, bytes, os.PathLike)):
-                raise TypeError("scandir: path should be string, bytes, os.PathLike, integer "
-                                f"or None, not {type(given).__name__}")
-            prefix = os.fspath(given)
-        listing = self.readdir(path)
+            # bytearray paths (deprecated before 3.12) list as bytes, like os.
+            prefix = bytes(given) if isinstance(given, (bytearray, memoryview)) else (
+                os.fspath(given))
         as_bytes = isinstance(prefix, bytes)
         entries: list[DirEntry[Any]] = []
         for text, ino, file_type in listing:

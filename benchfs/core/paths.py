@@ -26,8 +26,14 @@ _NUL_STR_PREFIXED = sys.version_info >= (3, 13)
 _BUFFER_PATHS_ALLOWED = sys.version_info < (3, 12)
 
 
+# Functions whose path may also be None (the working directory) say so in their errors.
+_NULLABLE = frozenset({"listdir", "scandir"})
+
+
 def _type_error(path: object, func: str, allow_fd: bool) -> TypeError:
     kinds = "string, bytes, os.PathLike or integer" if allow_fd else "string, bytes or os.PathLike"
+    if func in _NULLABLE:
+        kinds = "string, bytes, os.PathLike, integer or None"
     return TypeError(f"{func}: path should be {kinds}, not {type(path).__name__}")
 
 
