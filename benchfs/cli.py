@@ -75,7 +75,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
     cluster = LocalCluster(Path(args.dir).resolve())
     if args.action == "up":
-        cluster.up(args.servers, args.chunk_size, args.transport, args.spin_us)
+        cluster.up(args.servers, args.chunk_size, args.transport, args.spin_us, args.o_direct)
         print(f"export BENCHFS_REGISTRY={cluster.registry}")
     elif args.action == "down":
         cluster.down()
@@ -177,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=0, help="0: any free port")
     serve.add_argument("--chunk-size", type=_size, default=None)
     serve.add_argument("--spin-us", type=int, default=20, help="busy-poll before sleeping")
-    serve.add_argument("--o-direct", action="store_true", help="chunk files with O_DIRECT")
+    serve.add_argument("--o-direct", action=argparse.BooleanOptionalAction, default=False,
+                       help="store chunk data with O_DIRECT, bypassing the page cache "
+                            "(default: %(default)s)")
     serve.set_defaults(func=cmd_serve)
 
     cluster = commands.add_parser("cluster", help="start/stop a local cluster")
@@ -187,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--chunk-size", type=_size, default=DEFAULT_CHUNK_SIZE)
     cluster.add_argument("--transport", default="sm,tcp", help="UCX_TLS for the cluster")
     cluster.add_argument("--spin-us", type=int, default=20)
+    cluster.add_argument("--o-direct", action=argparse.BooleanOptionalAction, default=False,
+                         help="servers store chunk data with O_DIRECT (default: %(default)s)")
     cluster.set_defaults(func=cmd_cluster)
 
     _add_bench_parser(commands)

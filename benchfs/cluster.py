@@ -46,8 +46,11 @@ class LocalCluster:
         return self.root / "logs" / f"server-{rank}.log"
 
     def up(self, servers: int, chunk_size: int = DEFAULT_CHUNK_SIZE,
-           transport: str = "sm,tcp", spin_us: int = 20) -> None:
-        """Start every server in the background and wait until all have registered."""
+           transport: str = "sm,tcp", spin_us: int = 20, o_direct: bool = False) -> None:
+        """Start every server in the background and wait until all have registered.
+
+        ``o_direct``: the servers store chunk data with O_DIRECT (`serve --o-direct`).
+        """
         if self.running():
             raise RuntimeError(f"a cluster is already running in {self.root}")
         # A local cluster talks over loopback; clients adopt these from cluster.json.
@@ -55,16 +58,18 @@ class LocalCluster:
         write_cluster_config(self.registry, ClusterConfig(servers, chunk_size, ucx_env))
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         for rank in range(servers):
-            self.start_server(rank, spin_us)
+            self.start_server(rank, spin_us, o_direct)
         self.wait_registered(range(servers))
 
-    def start_server(self, rank: int, spin_us: int = 20) -> subprocess.Popen[bytes]:
+    def start_server(self, rank: int, spin_us: int = 20,
+                     o_direct: bool = False) -> subprocess.Popen[bytes]:
         config = read_cluster_config(self.registry)
         env = {**os.environ, **config.ucx_env}
         command = [
             sys.executable, "-m", "benchfs", "serve", "--registry", str(self.registry),
             "--data-dir", str(self.data_dir(rank)), "--rank", str(rank),
             "--servers", str(config.servers), "--spin-us", str(spin_us),
+            "--o-direct" if o_direct else "--no-o-direct",
         ]
         with open(self.log_file(rank), "ab") as log:
             # A session of its own, so a Ctrl-C in the launching shell does not

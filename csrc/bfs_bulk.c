@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bfs_direct.h"
 #include "bfs_server.h"
 #include "bfs_wire.h"
 
@@ -15,15 +16,50 @@ typedef struct {
     bfs_wire_header_t req;
     bfs_wire_header_t reply; /* alive until the reply send completes */
     bfs_file_t *file;        /* pinned chunk file, or NULL */
-    char *buf;               /* pool buffer of req.length bytes, or NULL */
-    size_t done;             /* bytes transferred to or from disk so far */
+    /* What moves to or from disk: span_len bytes at file offset span_start,
+     * in buf. Buffered, that is the request's range; O_DIRECT, the blocks
+     * that cover it, with the request's bytes at req.offset - span_start. */
+    char *buf;               /* pool buffer of span_len bytes, or NULL */
+    uint64_t span_start;
+    size_t span_len;
+    size_t done;             /* bytes of the span transferred so far */
+    bfs_span_write_t claim;  /* O_DIRECT WRITE: its span and edge reads */
+    int claimed;             /* claim is in its file's queue */
 } bfs_bulk_t;
+
+static int direct(const bfs_bulk_t *b)
+{
+    return b->eng->disk.o_direct;
+}
+
+static size_t pad(const bfs_bulk_t *b)
+{
+    return (size_t)(b->req.offset - b->span_start);
+}
+
+/* Takes the buffer for the span of the request; 0 or ENOMEM. */
+static int get_span_buf(bfs_bulk_t *b)
+{
+    uint64_t end = b->req.offset + b->req.length;
+
+    b->span_start = direct(b) ? bfs_block_down(b->req.offset) : b->req.offset;
+    b->span_len = (size_t)((direct(b) ? bfs_block_up(end) : end) - b->span_start);
+    b->buf = bfs_pool_get(&b->eng->pool, b->span_len);
+    return b->buf ? 0 : ENOMEM;
+}
+
+/* A short transfer goes on from where it stopped, except an O_DIRECT one
+ * that stopped off a block boundary: the kernel would refuse the rest. */
+static int resumable(const bfs_bulk_t *b)
+{
+    return !direct(b) || b->done % BFS_DIRECT_BLOCK == 0;
+}
 
 static void bulk_free(bfs_bulk_t *b)
 {
     if (b->file)
         bfs_disk_unpin(&b->eng->disk, b->file);
-    bfs_pool_put(&b->eng->pool, b->buf, b->req.length);
+    bfs_pool_put(&b->eng->pool, b->buf, b->span_len);
     free(b);
 }
 
@@ -40,6 +76,10 @@ static void finish(bfs_bulk_t *b, int status, const void *payload, size_t len)
 {
     bfs_engine_t *eng = b->eng;
 
+    if (b->claimed) {
+        bfs_span_write_end(&b->claim);
+        b->claimed = 0;
+    }
     if (b->file) {
         bfs_disk_unpin(&eng->disk, b->file);
         b->file = NULL;
@@ -67,7 +107,7 @@ static void write_next(bfs_bulk_t *b)
 
     b->disk_op.cb = write_done;
     rc = bfs_disk_write(&b->eng->disk, &b->disk_op, b->file, b->buf + b->done,
-                        b->req.length - b->done, b->req.offset + b->done);
+                        b->span_len - b->done, b->span_start + b->done);
     if (rc < 0)
         fail(b, -rc);
 }
@@ -82,21 +122,39 @@ static void write_done(bfs_disk_op_t *op, int res)
         return;
     }
     b->done += (size_t)res;
-    b->eng->stats.bulk_bytes_written += (uint64_t)res;
-    if (b->done < b->req.length)
+    if (b->done == b->span_len) {
+        b->eng->stats.bulk_bytes_written += b->req.length;
+        finish(b, 0, NULL, b->req.length);
+    } else if (resumable(b)) {
         write_next(b);
+    } else {
+        fail(b, EIO);
+    }
+}
+
+static void span_ready(bfs_span_write_t *claim, int err)
+{
+    bfs_bulk_t *b = bfs_container_of(claim, bfs_bulk_t, claim);
+
+    if (err)
+        fail(b, err);
     else
-        finish(b, 0, NULL, b->done);
+        write_next(b);
 }
 
 static void write_to_disk(bfs_bulk_t *b)
 {
     int rc = bfs_disk_pin(&b->eng->disk, b->req.ino, 1, &b->file);
 
-    if (rc < 0)
+    if (rc < 0) {
         fail(b, -rc);
-    else
+    } else if (direct(b)) {
+        b->claimed = 1;
+        bfs_span_write_begin(&b->claim, &b->eng->disk, b->file, b->req.offset, b->req.length,
+                             b->buf, span_ready);
+    } else {
         write_next(b);
+    }
 }
 
 static void write_received(bfs_net_op_t *op, ucs_status_t st)
@@ -115,17 +173,16 @@ static void write_start(bfs_bulk_t *b, void *data, int rndv)
         finish(b, 0, NULL, 0);
         return;
     }
-    b->buf = bfs_pool_get(&b->eng->pool, b->req.length);
-    if (!b->buf) {
+    if (get_span_buf(b) != 0) {
         fail(b, ENOMEM);
         return;
     }
     if (rndv) {
         b->net_op.cb = write_received;
-        bfs_net_recv(&b->eng->net, data, b->buf, b->req.length, &b->net_op);
+        bfs_net_recv(&b->eng->net, data, b->buf + pad(b), b->req.length, &b->net_op);
         return;
     }
-    memcpy(b->buf, data, b->req.length);
+    memcpy(b->buf + pad(b), data, b->req.length);
     write_to_disk(b);
 }
 
@@ -133,9 +190,9 @@ static void write_start(bfs_bulk_t *b, void *data, int rndv)
 
 static void read_reply(bfs_bulk_t *b)
 {
-    memset(b->buf + b->done, 0, b->req.length - b->done); /* past local EOF */
+    memset(b->buf + b->done, 0, b->span_len - b->done); /* past local EOF */
     b->eng->stats.bulk_bytes_read += b->req.length;
-    finish(b, 0, b->buf, b->req.length);
+    finish(b, 0, b->buf + pad(b), b->req.length);
 }
 
 static void read_done(bfs_disk_op_t *op, int res);
@@ -146,14 +203,13 @@ static void read_next(bfs_bulk_t *b)
 
     b->disk_op.cb = read_done;
     rc = bfs_disk_read(&b->eng->disk, &b->disk_op, b->file, b->buf + b->done,
-                       b->req.length - b->done, b->req.offset + b->done);
+                       b->span_len - b->done, b->span_start + b->done);
     if (rc < 0)
         fail(b, -rc);
 }
 
-/* A short buffered read is retried; 0 bytes means end of file. An O_DIRECT
- * read is short only at end of file, and retrying from an unaligned offset
- * would fail with EINVAL, so it ends there. */
+/* 0 bytes means end of file. A short O_DIRECT read off a block boundary
+ * has reached it too: only the end of file cuts one there. */
 static void read_done(bfs_disk_op_t *op, int res)
 {
     bfs_bulk_t *b = bfs_container_of(op, bfs_bulk_t, disk_op);
@@ -163,10 +219,10 @@ static void read_done(bfs_disk_op_t *op, int res)
         return;
     }
     b->done += (size_t)res;
-    if (res == 0 || b->done == b->req.length || b->eng->cfg.o_direct)
-        read_reply(b);
-    else
+    if (res > 0 && b->done < b->span_len && resumable(b))
         read_next(b);
+    else
+        read_reply(b);
 }
 
 static void read_start(bfs_bulk_t *b)
@@ -177,8 +233,7 @@ static void read_start(bfs_bulk_t *b)
         finish(b, 0, NULL, 0);
         return;
     }
-    b->buf = bfs_pool_get(&b->eng->pool, b->req.length);
-    if (!b->buf) {
+    if (get_span_buf(b) != 0) {
         fail(b, ENOMEM);
         return;
     }

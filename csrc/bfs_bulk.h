@@ -5,6 +5,8 @@
  *   READ:  pool buffer <- io_uring read, zero-filled past the local end of
  *          file (holes and missing files read as zeros) -> reply payload;
  *   FSYNC: io_uring fsync (offset == 1: fdatasync) if the chunk file exists.
+ * With O_DIRECT, WRITE and READ move the whole blocks that cover the request
+ * (bfs_direct.h), so any offset and length work.
  * Disk errors, ENOSPC included, become the reply's status.
  */
 #ifndef BFS_BULK_H

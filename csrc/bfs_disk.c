@@ -152,6 +152,7 @@ static int cache_file(bfs_disk_t *disk, uint64_t ino, int fd, bfs_file_t **out)
     }
     f->ino = ino;
     f->fd = fd;
+    bfs_list_init(&f->writes);
     bfs_list_push_front(&disk->lru, &f->lru);
     disk->nfiles++;
     *out = f;

@@ -30,6 +30,7 @@ typedef struct {
     unsigned users;  /* operations holding this file; eviction waits for 0 */
     int detached;    /* removed from the cache (unlinked); close at users == 0 */
     bfs_list_t lru;  /* most recently used first */
+    bfs_list_t writes; /* O_DIRECT writes claiming spans (bfs_direct.h) */
 } bfs_file_t;
 
 typedef struct {

@@ -85,7 +85,7 @@ typedef struct {
     uint64_t pool_buf_size;   /* size of each aligned pool buffer */
     uint32_t pool_bufs;       /* buffers preallocated */
     int err_mode_peer;        /* 1: UCP_ERR_HANDLING_MODE_PEER (detects dead peers; no shm) */
-    int o_direct;             /* open chunk files with O_DIRECT */
+    int o_direct;             /* chunk files with O_DIRECT, any alignment (bfs_direct.h) */
 } bfs_config_t;
 
 typedef struct bfs_engine bfs_engine_t;
@@ -128,7 +128,8 @@ void bfs_event_release(bfs_engine_t *eng, void *data);
 int bfs_chunk_truncate(bfs_engine_t *eng, uint64_t ino, uint64_t size);
 int bfs_chunk_remove(bfs_engine_t *eng, uint64_t ino);
 
-/* Counters, for stats and tests. */
+/* Counters, for stats and tests. bulk_bytes_*: payload bytes of served
+ * WRITEs and READs (O_DIRECT moves whole blocks, counted as requested). */
 typedef struct {
     uint64_t requests_in, replies_out, bulk_bytes_written, bulk_bytes_read;
     uint64_t malformed, sleeps, wakeups, pool_misses;
@@ -144,6 +145,7 @@ void bfs_get_stats(bfs_engine_t *eng, bfs_stats_t *out);
  *   bfs_client.c  bfs_connect/send/send_raw/disconnect, reply handler
  *   bfs_server.c  request handler and validation, bfs_reply
  *   bfs_bulk.c    WRITE/READ/FSYNC served in C
+ *   bfs_direct.c  O_DIRECT block spans: per-file write claims, edge read-modify-write
  *   bfs_wire.c    header building and checks
  *   bfs_pool.c, bfs_reqtab.c, bfs_map.c, bfs_list.h  data structures
  */

@@ -17,12 +17,21 @@ TRANSPORTS = ["sm,tcp", "tcp"]
 
 
 def start_cluster(root: Path, servers: int = 3, transport: str = "sm,tcp",
-                  chunk_size: int = 4 << 20) -> LocalCluster:
+                  chunk_size: int = 4 << 20, o_direct: bool = False) -> LocalCluster:
     """Start a local cluster and point this process's UCX at the same transport."""
     os.environ["UCX_TLS"] = transport
     cluster = LocalCluster(root)
-    cluster.up(servers, chunk_size=chunk_size, transport=transport)
+    cluster.up(servers, chunk_size=chunk_size, transport=transport, o_direct=o_direct)
     return cluster
+
+
+@pytest.fixture(params=TRANSPORTS)
+def engine_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """For tests of bare engines: UCX reads its environment when an engine is
+    created, so set it first. (A listener with UCX_TLS=sm alone fails silently.)"""
+    monkeypatch.setenv("UCX_NET_DEVICES", "lo")
+    monkeypatch.setenv("UCX_TLS", request.param)
+    return str(request.param)
 
 
 @pytest.fixture(scope="module", params=TRANSPORTS)

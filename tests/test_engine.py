@@ -15,9 +15,8 @@ import struct
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,85 +35,22 @@ from benchfs._native.engine import (
     EventKind,
     new_uninitialized_bytes,
 )
+from tests.engine_support import (
+    OP_BIG,
+    OP_ECHO,
+    OP_FAIL,
+    OP_HOLD,
+    WAIT_S,
+    ServerThread,
+    pattern,
+    roundtrip,
+    until,
+    wait_for,
+    wait_reply,
+)
 
-# Opcodes of the test handler (>= 16: handed to Python).
-OP_ECHO = 20  # reply: the body reversed
-OP_FAIL = 21  # reply: status = ino, no body
-OP_BIG = 22  # reply: `length` bytes of a pattern
-OP_HOLD = 23  # no reply; the handle is kept for the test
-
-WAIT_S = 20.0  # generous deadline for anything that should take milliseconds
+pytestmark = pytest.mark.usefixtures("engine_transport")
 HEADER = struct.Struct("<IBBHQiIQQQ")
-
-
-@pytest.fixture(params=["sm,tcp", "tcp"], autouse=True)
-def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """UCX reads its environment when an engine is created, so set it first.
-    (A listener with UCX_TLS=sm alone fails silently.)"""
-    monkeypatch.setenv("UCX_NET_DEVICES", "lo")
-    monkeypatch.setenv("UCX_TLS", request.param)
-    return str(request.param)
-
-
-def pattern(n: int, seed: int = 0) -> bytes:
-    return bytes((i * 31 + seed) & 0xFF for i in range(256)) * (n // 256) + bytes(n % 256)
-
-
-class ServerThread:
-    """A listening engine answering the test opcodes from its own thread."""
-
-    def __init__(self, data_dir: Path, **config: int) -> None:
-        self.engine = Engine(EngineConfig(listen_host="127.0.0.1", data_dir=str(data_dir),
-                                          **config))
-        self.port = self.engine.listen_port
-        self.data_dir = data_dir
-        self.events: list[Event] = []
-        self.held: list[Event] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for event in self.engine.progress(20):
-                self.events.append(event)
-                if event.kind == EventKind.REQUEST:
-                    self._answer(event)
-
-    def _answer(self, event: Event) -> None:
-        assert event.payload is not None
-        if event.opcode == OP_ECHO:
-            self.engine.reply(event.req_id, 0, event.payload[::-1])
-        elif event.opcode == OP_FAIL:
-            self.engine.reply(event.req_id, event.ino, b"")
-        elif event.opcode == OP_BIG:
-            self.engine.reply(event.req_id, 0, pattern(event.length, seed=event.ino))
-        elif event.opcode == OP_HOLD:
-            self.held.append(event)
-
-    def call(self, fn: Callable[[Engine], object]) -> None:
-        """Run fn on the engine from the test thread, with the loop paused."""
-        self.stop()
-        try:
-            fn(self.engine)
-        finally:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-
-    def of_kind(self, kind: EventKind) -> list[Event]:
-        return [e for e in list(self.events) if e.kind == kind]
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def close(self) -> None:
-        self.stop()
-        self.engine.close()
-
-    def chunk_path(self, ino: int) -> Path:
-        return self.data_dir / "chunks" / f"{ino:016x}"
 
 
 @pytest.fixture
@@ -128,45 +64,6 @@ def server(tmp_path: Path) -> Iterator[ServerThread]:
 def client() -> Iterator[Engine]:
     with Engine() as engine:
         yield engine
-
-
-def wait_for(engine: Engine, match: Callable[[Event], bool],
-             seen: list[Event] | None = None) -> Event:
-    """The first event that matches; every event of the batches read, up to
-    and including that one's, is appended to seen."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        batch = engine.progress(50)
-        if seen is not None:
-            seen.extend(batch)
-        for event in batch:
-            if match(event):
-                return event
-    raise AssertionError("no matching event before the deadline")
-
-
-def wait_reply(engine: Engine, req_id: int) -> Event:
-    return wait_for(engine, lambda e: e.kind == EventKind.REPLY and e.req_id == req_id)
-
-
-def until(predicate: Callable[[], bool], engine: Engine | None = None) -> list[Event]:
-    """Wait for predicate, driving engine (whose sends only move while it
-    progresses) meanwhile; returns the events engine produced."""
-    seen: list[Event] = []
-    deadline = time.monotonic() + WAIT_S
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached before the deadline"
-        if engine is None:
-            time.sleep(0.01)
-        else:
-            seen.extend(engine.progress(10))
-    return seen
-
-
-def roundtrip(client: Engine, conn: int, opcode: int, ino: int = 0, offset: int = 0,
-              length: int = 0, body: bytes | bytearray | memoryview | None = None,
-              recv_into: bytearray | memoryview | None = None) -> Event:
-    return wait_reply(client, client.send(conn, opcode, ino, offset, length, body, recv_into))
 
 
 # -- requests handled by Python ------------------------------------------------
@@ -313,25 +210,6 @@ def test_chunk_truncate_and_remove(server: ServerThread, client: Engine) -> None
     buf = bytearray(b"\xff" * 50)
     assert roundtrip(client, conn, OP_READ, 11, 0, 50, recv_into=buf).status == 0
     assert buf == bytes(50)
-
-
-def test_o_direct_aligned_write_and_read(tmp_path: Path, client: Engine) -> None:
-    srv = ServerThread(tmp_path / "direct", o_direct=1)
-    try:
-        conn = client.connect("127.0.0.1", srv.port)
-        data = pattern(1 << 20, seed=4)
-        reply = roundtrip(client, conn, OP_WRITE, 3, 4096, len(data), data)
-        if reply.status == errno.EINVAL:
-            pytest.skip("the file system under tmp_path does not support O_DIRECT")
-        assert reply.status == 0
-        out, target = new_uninitialized_bytes(2 << 20)
-        assert roundtrip(client, conn, OP_READ, 3, 0, 2 << 20, recv_into=target).status == 0
-        assert out == bytes(4096) + data + bytes((1 << 20) - 4096)
-        # Unaligned O_DIRECT I/O is the caller's business: EINVAL, no crash.
-        assert roundtrip(client, conn, OP_WRITE, 3, 100, 10, b"0123456789").status == errno.EINVAL
-        assert roundtrip(client, conn, OP_ECHO, body=b"up").payload == b"pu"
-    finally:
-        srv.close()
 
 
 # -- malformed input -------------------------------------------------------------
