@@ -83,6 +83,16 @@ def _number(value: float | None) -> str:
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
+def _duration(microseconds: float | None) -> str:
+    """1.6 µs to 2 s in one column: three significant digits and a unit."""
+    if microseconds is None:
+        return "-"
+    for unit, scale in (("s", 1e6), ("ms", 1e3)):
+        if microseconds >= scale:
+            return f"{microseconds / scale:.3g} {unit}"
+    return f"{microseconds:.3g} µs"
+
+
 def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
@@ -117,8 +127,8 @@ def format_table(report: Report) -> str:
             f"{_number(_value(phase, FIO)):>10}{_ratio(phase.ratio(FIO)):>9}"
             f"{_number(phase.server_cpu_per_gib()):>15}"
             f"{(ours.verified if ours and ours.verified else '-'):>10}")
-    lines += ["", f"{'latency (us)':<24}{'op':>8}{'benchfs p50':>13}{'p99':>9}"
-                  f"{'os p50':>9}{'p99':>9}{'fio p50':>9}{'p99':>9}"]
+    lines += ["", f"{'latency':<24}{'op':>8}{'benchfs p50':>13}{'p99':>10}"
+                  f"{'os p50':>10}{'p99':>10}{'fio p50':>10}{'p99':>10}"]
     for phase in report.phases:
         ours = phase.results.get(BENCHFS)
         for op in ours.latency if ours else ():
@@ -127,8 +137,8 @@ def format_table(report: Report) -> str:
                 measurement = phase.results.get(target)
                 latency = measurement.latency.get(op) if measurement else None
                 cells += [latency.p50_us, latency.p99_us] if latency else [None, None]
-            lines.append(f"{phase.name:<24}{op:>8}{_number(cells[0]):>13}"
-                         + "".join(f"{_number(cell):>9}" for cell in cells[1:]))
+            lines.append(f"{phase.name:<24}{op:>8}{_duration(cells[0]):>13}"
+                         + "".join(f"{_duration(cell):>10}" for cell in cells[1:]))
     if report.fio_note:
         lines += ["", f"note: {report.fio_note}"]
     lines += ["", "ratios are benchfs / baseline of this run (above 1: benchfs is faster); "
