@@ -204,6 +204,18 @@ def test_seek_data_and_hole_in_a_file_of_only_a_hole(fs: OsMirror) -> None:
     fs("lseek", F("e"), 0, os.SEEK_HOLE)
 
 
+def test_seek_data_and_hole_in_a_small_file(fs: OsMirror) -> None:
+    """Small files keep their data in the inode record (D8): still all data, no holes."""
+    fs("open", P("small"), RW_CREATE, bind="f")
+    fs("write", F("f"), b"hello")
+    for offset in (0, 3, 5):
+        fs("lseek", F("f"), offset, os.SEEK_DATA)
+        fs("lseek", F("f"), offset, os.SEEK_HOLE)
+    fs("ftruncate", F("f"), 3000)
+    fs("lseek", F("f"), 100, os.SEEK_DATA)
+    fs("lseek", F("f"), 0, os.SEEK_HOLE)
+
+
 def test_lseek_on_a_directory(fs: OsMirror) -> None:
     fs("mkdir", P("d"))
     fs("open", P("d"), os.O_RDONLY, bind="d")
