@@ -24,6 +24,13 @@ from benchfs.registry import read_server
 
 Buffer = bytes | bytearray | memoryview
 
+# Safe to send twice: they change nothing, or nothing a second time.
+_REPEATABLE = frozenset({Op.LOOKUP, Op.GETATTR, Op.READDIR, Op.STATFS, Op.DATA_SEEK, Op.READ,
+                         Op.FSYNC, Op.META_SYNC})
+# Reply statuses that mean the connection died under the request (the engine's
+# own deadline-free failures), not that the server answered.
+_LOST_CONNECTION = frozenset({errno.ENOTCONN, errno.ECONNRESET, errno.ETIMEDOUT, errno.EPIPE})
+
 
 @dataclass(slots=True)
 class Request:
@@ -116,7 +123,25 @@ class Rpc:
             self._absorb(event)
 
     def run(self, requests: Sequence[Request]) -> list[Event]:
-        """Send every request at once (pipelined across servers) and wait for all replies."""
+        """Send every request at once (pipelined across servers) and wait for all replies.
+
+        Requests that only read (or only sync) and lost their connection are sent
+        once more on a new one: a restarted server is found through the registry
+        and the caller carries on. A server still down fails them again at once.
+        """
+        replies = self._run_once(requests)
+        lost = [i for i, reply in enumerate(replies)
+                if reply.status in _LOST_CONNECTION and requests[i].op in _REPEATABLE]
+        if lost:
+            try:
+                again = self._run_once([requests[i] for i in lost])
+            except OSError:
+                return replies  # still unreachable: the first failure stands
+            for index, reply in zip(lost, again, strict=True):
+                replies[index] = reply
+        return replies
+
+    def _run_once(self, requests: Sequence[Request]) -> list[Event]:
         req_ids = []
         try:
             for request in requests:

@@ -115,3 +115,19 @@ def test_idle_server_uses_almost_no_cpu(own_cluster: LocalCluster) -> None:
     spent = [sum(p.cpu_times()[:2]) - b for p, b in zip(servers, before, strict=True)]
     # 5 % of one core over 5 s is a generous bound for a server that should sleep.
     assert max(spent) < 0.25, spent
+
+
+def test_connected_client_carries_on_after_a_server_restart(own_cluster: LocalCluster) -> None:
+    with benchfs.connect(own_cluster.registry, ClientSettings(timeout=TIMEOUT)) as client:
+        data = os.urandom(6 << 20)  # spans chunks on several servers
+        fd = client.open("/survivor.dat", os.O_CREAT | os.O_RDWR)
+        client.write(fd, data)
+        client.fsync(fd)
+        for rank, entry in sorted(own_cluster.entries().items()):
+            os.kill(entry.pid, signal.SIGKILL)
+            own_cluster.start_server(rank)
+            own_cluster.wait_registered([rank], {rank: entry.pid})
+            # The same descriptor, the same client: no error surfaces to the caller.
+            assert client.pread(fd, len(data), 0) == data
+            assert client.stat("/survivor.dat").st_size == len(data)
+        client.close(fd)
