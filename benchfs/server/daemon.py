@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -28,11 +29,14 @@ from benchfs.registry import (
 )
 from benchfs.server.handlers import RequestHandlers
 from benchfs.server.metadata import MetadataStore
-from benchfs.server.wal import WriteAheadLog
+from benchfs.server.wal import WALError, WriteAheadLog
 
 # How long one loop turn may sleep: the bound on noticing a stop request when
 # a signal arrives between two waits.
 _WAKE_MS = 1000
+# After a failed compaction (a full disk), the log grows on for this long before
+# the next try: each try rewrites the whole state.
+_COMPACT_RETRY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,10 @@ class Server:
             replayed += 1
         if replayed:
             logger.info("recovered metadata: {} log records replayed", replayed)
-        self.handlers = RequestHandlers(self.store, self.engine, str(options.data_dir))
+        self.handlers = RequestHandlers(self.store, self.engine, str(options.data_dir),
+                                        lambda: self.wal.short_of_space)
         self._stopping = False
+        self._next_compaction = 0.0  # monotonic time before which compaction waits
 
     def _cluster_config(self) -> ClusterConfig:
         """The cluster's shape: from the registry, or created by the first server."""
@@ -125,21 +131,42 @@ class Server:
                 self._note(event)
         if not replies:
             return
+        failed = self._commit()
+        if failed:
+            replies = [(handle, failed, b"") for handle, _, _ in replies]
+        for handle, status, body in replies:
+            self.engine.reply(handle, status, body)
+        if not failed and time.monotonic() >= self._next_compaction and self.wal.should_compact():
+            self._compact()
+
+    def _commit(self) -> int:
+        """Write the batch's log records (and sync them when a client fsync asked):
+        0, or the errno every reply of the batch carries instead.
+
+        On a failed write (ENOSPC) the records stay buffered for the next flush;
+        until one succeeds no request of this batch may be acknowledged. A log
+        broken by a failed fsync answers EIO until the server restarts.
+        """
         try:
             if self.handlers.sync_requested:
                 self.wal.sync()
             else:
                 self.wal.flush()
-        except OSError as exc:
-            # The records stay buffered for the next flush; until one succeeds no
-            # request of this batch may be acknowledged.
+        except (OSError, WALError) as exc:
             logger.error("metadata log write failed: {}", exc)
-            replies = [(handle, exc.errno or errno.EIO, b"") for handle, _, _ in replies]
-        self.handlers.sync_requested = False
-        for handle, status, body in replies:
-            self.engine.reply(handle, status, body)
-        if self.wal.should_compact():
+            return getattr(exc, "errno", None) or errno.EIO
+        finally:
+            self.handlers.sync_requested = False
+        return 0
+
+    def _compact(self) -> None:
+        """A failure leaves the old generation in use; it is tried again later."""
+        try:
             self.wal.compact(self.store.snapshot_records())
+        except (OSError, WALError) as exc:
+            logger.error("metadata log compaction failed, next try in {:.0f} s: {}",
+                         _COMPACT_RETRY_S, exc)
+            self._next_compaction = time.monotonic() + _COMPACT_RETRY_S
 
     def _note(self, event: Event) -> None:
         if event.kind == EventKind.MALFORMED:

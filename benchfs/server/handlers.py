@@ -1,8 +1,9 @@
 """Metadata request handlers: decode a body, apply it to the stores, encode the answer.
 
 Each handler returns the reply value; a failure raises ``MetadataError`` (or an
-``OSError`` from the local file system) and becomes a reply carrying its errno,
-so every request gets exactly one reply (D4).
+``OSError`` from the local file system, or a ``WALError`` from a broken metadata
+log: EIO) and becomes a reply carrying its errno, so every request gets exactly
+one reply (D4).
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from benchfs._native.engine import Engine
 from benchfs.core.records import Inode
 from benchfs.core.wire import MalformedFrame, Op, decode_request, encode_reply
 from benchfs.server.metadata import MetadataError, MetadataStore
+from benchfs.server.wal import WALError
+
+# Requests that make the metadata grow (a new name, small-file data), and for the
+# naming ones the argument that holds the new name.
+_NEW_NAME_ARG = {Op.CREATE: 0, Op.MKDIR: 0, Op.SYMLINK: 1, Op.ADD_ENTRY: 0}
+_GROWING = {*_NEW_NAME_ARG, Op.INLINE_WRITE}
 
 
 def _entry_reply(ino: int, inode: Inode | None) -> list[Any]:
@@ -27,10 +34,13 @@ def _entry_reply(ino: int, inode: Inode | None) -> list[Any]:
 class RequestHandlers:
     """Serves the Python-side opcodes of one server."""
 
-    def __init__(self, store: MetadataStore, engine: Engine, data_dir: str) -> None:
+    def __init__(self, store: MetadataStore, engine: Engine, data_dir: str,
+                 short_of_space: Callable[[], bool] = lambda: False) -> None:
+        """``short_of_space``: whether the metadata log lives on its last reserve."""
         self._store = store
         self._engine = engine
         self._data_dir = data_dir
+        self._short_of_space = short_of_space
         self._table: dict[int, Callable[..., Any]] = {
             Op.LOOKUP: self._lookup,
             Op.CREATE: self._create,
@@ -69,12 +79,31 @@ class RequestHandlers:
         except MalformedFrame as exc:
             logger.warning("dropped malformed {} request body: {}", Op(opcode).name, exc)
             return errno.EPROTO, b""
+        if opcode in _GROWING and self._short_of_space() and self._grows(opcode, args):
+            return errno.ENOSPC, b""
         try:
             return 0, encode_reply(handler(*args))
         except MetadataError as exc:
             return exc.errno, b""
         except OSError as exc:
             return exc.errno or errno.EIO, b""
+        except WALError as exc:  # the log is broken: nothing can be made durable
+            logger.error("{} request not logged: {}", Op(opcode).name, exc)
+            return errno.EIO, b""
+
+    def _grows(self, opcode: int, args: tuple[Any, ...]) -> bool:
+        """Whether a growing request would add to the metadata. On a full disk such
+        requests fail with ENOSPC before they change anything, so that what is left
+        of the log's reserve serves deletions, which free space. A name that exists
+        already is left to the handler (EEXIST, or an open of an existing file)."""
+        where = _NEW_NAME_ARG.get(Op(opcode))
+        if where is None:
+            return True
+        try:
+            self._store.lookup(args[where])
+        except MetadataError as exc:
+            return exc.errno == errno.ENOENT
+        return False
 
     def _lookup(self, path: str) -> list[Any]:
         return _entry_reply(*self._store.lookup(path))

@@ -24,6 +24,10 @@ Guarantees:
 - after ``sync()`` returns, it survives a power loss (one ``fdatasync``, shared by
   every record and every fsync request of the batch);
 - after ``compact()`` returns, the whole state is on stable storage;
+- a full disk does not stop the log at once: it keeps ``reserve_bytes`` allocated
+  past its end (``fallocate`` with ``FALLOC_FL_KEEP_SIZE``), topped up after each
+  flush, so the file system's blocks filling up with other files (chunk data) leaves
+  room for that many more bytes of records, deletions among them, which free space;
 - a record is replayed whole or not at all; replay stops at the first record that
   is torn or fails its checksum and cuts the log there.
 
@@ -54,6 +58,7 @@ generation (``snapshot.g`` + ``wal.g``, whatever else exists) or the new one.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import enum
 import fcntl
 import mmap
@@ -75,10 +80,15 @@ _CRC = struct.Struct("<I")
 TRAILER = struct.Struct("<QQI")  # record count, body length, crc32 of the body
 MAX_RECORD_BYTES = 1 << 30
 DEFAULT_COMPACT_BYTES = 64 << 20
+DEFAULT_RESERVE_BYTES = 1 << 20  # thousands of records: room to delete files on a full disk
 LOCK_NAME = "LOCK"
 
 _NAME = re.compile(r"(snapshot|wal)\.(\d+)(\.tmp)?")
 _WRITE_CHUNK = 1 << 20  # snapshot writes and checksum passes go this many bytes at a time
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+_FALLOC_FL_KEEP_SIZE = 1
 
 
 class WALError(Exception):
@@ -208,6 +218,14 @@ def _write_all(fd: int, data: bytes | bytearray) -> None:
         written += os.write(fd, data[written:])
 
 
+def _preallocate(fd: int, offset: int, length: int) -> None:
+    """Allocate blocks for [offset, offset + length) without changing the file's
+    size, so appends there need no free space (os.posix_fallocate moves the size)."""
+    if _libc.fallocate(fd, _FALLOC_FL_KEEP_SIZE, offset, length) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -272,20 +290,26 @@ class WriteAheadLog:
 
     def __init__(self, directory: str | os.PathLike[str], *,
                  compact_bytes: int = DEFAULT_COMPACT_BYTES,
-                 compact_ratio: float = 1.0) -> None:
+                 compact_ratio: float = 1.0,
+                 reserve_bytes: int = DEFAULT_RESERVE_BYTES) -> None:
         """Open (creating it if needed) and lock ``directory``, and pick what to replay.
 
         ``should_compact()`` turns true once the log holds at least
         ``max(compact_bytes, compact_ratio * snapshot size)`` bytes, which keeps the
         rewrite cost of compaction proportional to the log written.
+        ``reserve_bytes`` stay allocated past the log's end (0: none).
         Raises WALError when another WriteAheadLog holds the directory and
         WALCorruptError when no state can be recovered without losing records.
         """
-        if compact_bytes <= 0 or compact_ratio < 0:
-            raise ValueError("compact_bytes must be positive and compact_ratio not negative")
+        if compact_bytes <= 0 or compact_ratio < 0 or reserve_bytes < 0:
+            raise ValueError("compact_bytes must be positive, compact_ratio and "
+                             "reserve_bytes not negative")
         self._dir = os.fspath(directory)
         self._compact_bytes = compact_bytes
         self._compact_ratio = compact_ratio
+        self._reserve_bytes = reserve_bytes
+        self._reserved_to = 0  # the log's blocks are allocated up to this offset
+        self._reserve_failing = False
         self._state = _State.NEW
         self._fd = -1
         self._buf = bytearray()
@@ -318,6 +342,12 @@ class WriteAheadLog:
     @property
     def generation(self) -> int:
         return self._generation
+
+    @property
+    def short_of_space(self) -> bool:
+        """The reserve could not be topped up: the disk is full and the log is
+        living on what is left of its reserve (at least half of it)."""
+        return self._reserve_failing
 
     @property
     def stats(self) -> WALStats:
@@ -392,7 +422,8 @@ class WriteAheadLog:
             os.close(fd)
             raise
         self._fd = fd
-        self._log_bytes = self._synced_bytes = valid
+        self._log_bytes = self._synced_bytes = self._reserved_to = valid
+        self._reserve()
 
     # -- appending -------------------------------------------------------------------
 
@@ -419,11 +450,34 @@ class WriteAheadLog:
                 os.ftruncate(self._fd, self._log_bytes)
             except OSError:
                 self._state = _State.BROKEN
+            else:
+                self._reserved_to = self._log_bytes  # the cut freed the blocks past it
             raise
         self._log_bytes += len(self._buf)
         self._bytes_written += len(self._buf)
         self._flushes += 1
         self._buf.clear()
+        self._reserve()
+
+    def _reserve(self) -> None:
+        """Top the allocation past the log's end up to ``reserve_bytes`` once half of
+        it is used. On a full disk the log goes on with what is left and tries
+        again after the next flush."""
+        end = self._log_bytes + self._reserve_bytes
+        if not self._reserve_bytes or end - self._reserve_bytes // 2 < self._reserved_to:
+            return
+        try:
+            _preallocate(self._fd, self._log_bytes, self._reserve_bytes)
+        except OSError as err:
+            if not self._reserve_failing:  # said once until a top-up works again
+                logger.warning("{}: cannot keep space reserved for the metadata log: {}",
+                               self._dir, err)
+            self._reserve_failing = True
+            return
+        if self._reserve_failing:
+            logger.info("{}: space reserved for the metadata log again", self._dir)
+        self._reserve_failing = False
+        self._reserved_to = end
 
     def sync(self) -> None:
         """flush(), then one fdatasync when anything is not on stable storage yet.
@@ -484,10 +538,11 @@ class WriteAheadLog:
         old_generation, self._generation = self._generation, generation
         self._snapshot = _Snapshot(snapshot_path, generation, records, body,
                                    body + HEADER_SIZE + TRAILER.size)
-        self._log_bytes = self._synced_bytes = 0
+        self._log_bytes = self._synced_bytes = self._reserved_to = 0
         self._compactions += 1
         with contextlib.suppress(OSError):
             os.close(old_fd)
+        self._reserve()
         try:
             # The rename and the new log's name must be durable before records
             # synced into the new log count on them, and before the old files go.

@@ -553,3 +553,49 @@ def test_churn_with_compaction_keeps_the_directory_small(tmp_path: Path) -> None
         else:
             del rebuilt[record[1:5]]
     assert rebuilt == state
+
+
+def allocated(path: Path) -> int:
+    return path.stat().st_blocks * 512
+
+
+def test_space_stays_reserved_past_the_end_of_the_log(tmp_path: Path) -> None:
+    reserve = 256 << 10
+    wal, _ = open_log(tmp_path / "d", reserve_bytes=reserve, compact_bytes=1 << 20)
+    log = tmp_path / "d" / "wal.0"
+    assert log.stat().st_size == 0 and allocated(log) >= reserve
+    record = b"r" * 1000
+    for _ in range(300):  # past the first reserve: it is topped up as the log grows
+        wal.append(record)
+        wal.flush()
+        assert allocated(log) >= log.stat().st_size + reserve // 2
+    wal.compact([record])
+    assert allocated(tmp_path / "d" / "wal.1") >= reserve
+    wal.close()
+    assert recovered(tmp_path / "d") == [record]
+
+
+def test_a_disk_too_full_to_reserve_still_logs(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchfs.server import wal as wal_module
+
+    def enospc(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(wal_module, "_preallocate", enospc)
+    warnings: list[str] = []
+    handler = wal_module.logger.add(warnings.append, level="WARNING")
+    wal_module.logger.enable("benchfs")
+    try:
+        wal, _ = open_log(tmp_path / "d", reserve_bytes=4096)
+        for i in range(50):
+            wal.append(b"%d" % i)
+            wal.flush()
+    finally:
+        wal_module.logger.disable("benchfs")
+        wal_module.logger.remove(handler)
+    assert len([w for w in warnings if "reserved" in w]) == 1  # said once, not per flush
+    monkeypatch.undo()
+    wal.append(b"after")
+    wal.sync()
+    wal.close()
+    assert recovered(tmp_path / "d") == [b"%d" % i for i in range(50)] + [b"after"]
