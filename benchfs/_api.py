@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from benchfs.client.client import Client
-from benchfs.client.walking import ScandirIterator, WalkResult
+from benchfs.client.walking import FwalkResult, ScandirIterator, WalkResult
 from benchfs.core.errors import os_error
 from benchfs.settings import ClientSettings, registry_from_env
 
@@ -358,6 +358,14 @@ def walk(top: Any, topdown: bool = True, onerror: Callable[[OSError], object] | 
          followlinks: bool = False) -> Iterator[WalkResult]:
     sys.audit("os.walk", top, topdown, onerror, followlinks)  # on first next(), as os does
     yield from default_client().walk(top, topdown, onerror, followlinks)
+
+
+def fwalk(top: Any = ".", topdown: bool = True,
+          onerror: Callable[[OSError], object] | None = None, *, follow_symlinks: bool = False,
+          dir_fd: int | None = None) -> Iterator[FwalkResult]:
+    sys.audit("os.fwalk", top, topdown, onerror, follow_symlinks, dir_fd)
+    yield from default_client().fwalk(top, topdown, onerror, follow_symlinks=follow_symlinks,
+                                      dir_fd=dir_fd)
 
 
 def chdir(path: Any) -> None:

@@ -14,7 +14,7 @@ from benchfs.client.names import Names
 from benchfs.client.walking import Walking
 
 
-class Client(Composed, FileIO, Walking, Names, Attributes):
+class Client(Composed, Walking, FileIO, Names, Attributes):
     """A connection to one benchfs cluster with the file API of the os module."""
 
     def close_client(self) -> None:

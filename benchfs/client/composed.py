@@ -12,7 +12,7 @@ import stat
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from benchfs.client.fileio import FileIO, byte_view
+from benchfs.client.fileio import byte_view
 from benchfs.client.walking import Walking
 from benchfs.core.errors import os_error
 
@@ -21,7 +21,7 @@ _RWF_HIPRI, _RWF_DSYNC, _RWF_SYNC, _RWF_NOWAIT, _RWF_APPEND = 0x1, 0x2, 0x4, 0x8
 _RWF_KNOWN = _RWF_HIPRI | _RWF_DSYNC | _RWF_SYNC | _RWF_NOWAIT | _RWF_APPEND
 
 
-class Composed(FileIO, Walking):
+class Composed(Walking):
     def owns_fd(self, fd: int) -> bool:
         """Whether ``fd`` is a descriptor this client opened (and has not closed)."""
         return fd in self._fds

@@ -326,7 +326,7 @@ class Names(ClientCore):
         if isinstance(path, int) and not isinstance(path, bool):
             open_file = self._fds.get(path)
             if not stat.S_ISDIR(open_file.file_type):
-                raise os_error(errno.ENOTDIR)
+                raise os_error(errno.ENOTDIR, path)  # os names the fd here (not for EBADF)
             path_arg: Any = open_file.path
             filename: object = None
         else:

@@ -18,10 +18,13 @@ from types import GenericAlias, TracebackType
 from typing import Any, AnyStr, Generic
 
 from benchfs.client.attrs import Attributes
+from benchfs.client.fileio import FileIO
 from benchfs.client.names import Names
 from benchfs.core.wire import Op
 
 WalkResult = tuple[Any, list[Any], list[Any]]
+FwalkResult = tuple[Any, list[Any], list[Any], int]
+_FWALK_WALK, _FWALK_YIELD, _FWALK_CLOSE = 0, 1, 2  # fwalk's stack actions
 
 
 class DirEntry(Generic[AnyStr]):
@@ -129,7 +132,7 @@ def _split_tail(name: Any) -> tuple[Any, Any]:
     return head, tail
 
 
-class Walking(Names, Attributes):
+class Walking(FileIO, Names, Attributes):
     """scandir and the os functions that walk or build trees from the primitives."""
 
     def readdir(self, path: Any = None) -> list[tuple[str, int, int]]:
@@ -205,6 +208,80 @@ class Walking(Names, Attributes):
             else:
                 stack.append((top, dirs, nondirs))
                 stack.extend(reversed(walk_dirs))
+
+    def fwalk(self, top: Any = ".", topdown: bool = True,
+              onerror: Callable[[OSError], object] | None = None, *,
+              follow_symlinks: bool = False,
+              dir_fd: int | None = None) -> Iterator[FwalkResult]:
+        """os.fwalk (CPython 3.13's stack-based version): walk yielding a descriptor
+        of each directory, which benchfs calls take as dir_fd."""
+        top = os.fspath(top)
+        stack: list[tuple[int, Any]] = [(_FWALK_WALK, (True, dir_fd, top, top, None))]
+        try:
+            while stack:
+                yield from self._fwalk(stack, isinstance(top, bytes), topdown, onerror,
+                                       follow_symlinks)
+        finally:
+            while stack:  # descriptors of an abandoned walk
+                action, value = stack.pop()
+                if action == _FWALK_CLOSE:
+                    self.close(value)
+
+    def _fwalk(self, stack: list[tuple[int, Any]], isbytes: bool, topdown: bool,
+               onerror: Callable[[OSError], object] | None,
+               follow_symlinks: bool) -> Iterator[FwalkResult]:
+        action, value = stack.pop()
+        if action == _FWALK_CLOSE:
+            self.close(value)
+            return
+        if action == _FWALK_YIELD:
+            yield value
+            return
+        isroot, dirfd, toppath, topname, entry = value
+        try:
+            if not follow_symlinks:
+                # lstat, open, fstat: a directory swapped for a symlink is not entered.
+                orig_st = (self.stat(topname, follow_symlinks=False, dir_fd=dirfd)
+                           if entry is None else entry.stat(follow_symlinks=False))
+            topfd = self.open(topname, os.O_RDONLY | os.O_NONBLOCK, dir_fd=dirfd)
+        except OSError as err:
+            if isroot:
+                raise
+            if onerror is not None:
+                onerror(err)
+            return
+        stack.append((_FWALK_CLOSE, topfd))
+        if not follow_symlinks:
+            if isroot and not stat.S_ISDIR(orig_st.st_mode):
+                return
+            if not posixpath.samestat(orig_st, self.stat(topfd)):
+                return
+        dirs: list[Any] = []
+        nondirs: list[Any] = []
+        entries: list[DirEntry[Any]] | None = None if topdown or follow_symlinks else []
+        for entry in self.scandir(topfd):
+            name: Any = os.fsencode(entry.name) if isbytes else entry.name
+            try:
+                if entry.is_dir():
+                    dirs.append(name)
+                    if entries is not None:
+                        entries.append(entry)
+                else:
+                    nondirs.append(name)
+            except OSError:
+                if entry.is_symlink():
+                    nondirs.append(name)  # dangling: listed; vanished: dropped
+        if topdown:
+            yield toppath, dirs, nondirs, topfd
+        else:
+            stack.append((_FWALK_YIELD, (toppath, dirs, nondirs, topfd)))
+        toppath = posixpath.join(toppath, toppath[:0])  # a trailing slash
+        if entries is None:
+            stack.extend((_FWALK_WALK, (False, topfd, toppath + name, name, None))
+                         for name in dirs[::-1])
+        else:
+            stack.extend((_FWALK_WALK, (False, topfd, toppath + name, name, entry))
+                         for name, entry in zip(dirs[::-1], entries[::-1], strict=True))
 
     def makedirs(self, name: Any, mode: int = 0o777, exist_ok: bool = False) -> None:
         head, tail = _split_tail(name)

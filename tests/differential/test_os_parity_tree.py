@@ -278,6 +278,18 @@ def test_listdir_types(fs: OsMirror) -> None:
     fs("listdir", P("d", as_bytes=True))
     fs("listdir", F("d"))
     fs("listdir", F("nope"))
+    fs("open", P("d/plain"), os.O_RDONLY, bind="file")
+
+    def names_the_fd(api: Any, side: Side) -> list[Any]:
+        fd, named = side.fds["file"], []
+        for call in (api.listdir, api.scandir):
+            try:
+                call(fd)
+            except OSError as exc:                  # ENOTDIR naming the descriptor
+                named.append((exc.errno, exc.filename == fd))
+        return named
+
+    fs.both(names_the_fd)
     fs("listdir", 1.5)
     with fs.inside("d"):
         fs("listdir")
@@ -406,3 +418,44 @@ def test_supports_sets_describe_benchfs() -> None:
             f.__name__ for f in theirs} - {"mkfifo", "mknod", "execve", "pathconf"}, name
     assert benchfs.stat in benchfs.supports_dir_fd and os.stat not in benchfs.supports_dir_fd
     assert stat.S_ISDIR(benchfs.stat("/").st_mode) if False else True
+
+
+@pytest.mark.parametrize("topdown", [True, False])
+@pytest.mark.parametrize("follow_symlinks", [False, True])
+def test_fwalk(fs: OsMirror, topdown: bool, follow_symlinks: bool) -> None:
+    sample_tree(fs)
+    fs("open", P(""), os.O_RDONLY, bind="root")
+
+    def walked(api: Any, side: Side, top: Any, **kwargs: Any) -> list[Any]:
+        found = []
+        for top_path, dirs, files, dirfd in api.fwalk(top, topdown=topdown,
+                                                      follow_symlinks=follow_symlinks,
+                                                      **kwargs):
+            sizes = sorted((name, api.stat(name, dir_fd=dirfd, follow_symlinks=False).st_size)
+                           for name in files if not name.startswith((b"l", "l", b"d", "d")))
+            found.append((top_path, sorted(dirs), sorted(files), sizes,
+                          stat.S_ISDIR(api.fstat(dirfd).st_mode)))
+        return sorted(found)
+
+    fs.both(lambda api, side: walked(api, side, side.resolve(P("d"))))
+    fs.both(lambda api, side: walked(api, side, side.resolve(P("d", as_bytes=True))))
+    fs.both(lambda api, side: walked(api, side, "d", dir_fd=side.fds["root"]))
+    fs.both(lambda api, side: walked(api, side, side.resolve(P("missing"))))
+    fs.both(lambda api, side: walked(api, side, side.resolve(P("d/ld"))))
+    fs.both(lambda api, side: walked(api, side, side.resolve(P("d/f"))))
+
+
+def test_fwalk_closes_its_descriptors(fs: OsMirror) -> None:
+    sample_tree(fs)
+
+    def closed_after_abandoning(api: Any, side: Side) -> bool:
+        walker = api.fwalk(side.resolve(P("d")))
+        _top, _dirs, _files, first = next(walker)
+        walker.close()
+        try:
+            api.fstat(first)
+        except OSError:
+            return True
+        return False
+
+    assert fs.both(closed_after_abandoning) == ("value", True)
