@@ -61,8 +61,8 @@ def entry_view(api: Any, entry: Any) -> tuple[Any, ...]:
 
     return (
         entry.name, entry.path, repr(entry), os.fspath(entry),
-        entry.is_dir(), entry.is_dir(follow_symlinks=False),
-        entry.is_file(), entry.is_file(follow_symlinks=False), entry.is_symlink(),
+        guarded(entry.is_dir), entry.is_dir(follow_symlinks=False),   # ELOOP for "loop"
+        guarded(entry.is_file), entry.is_file(follow_symlinks=False), entry.is_symlink(),
         guarded(entry.stat), guarded(lambda: entry.stat(follow_symlinks=False)),
         entry.inode() == api.lstat(entry.path).st_ino,
         guarded(lambda: entry.stat(follow_symlinks=False).st_ino == entry.inode()),
@@ -71,7 +71,7 @@ def entry_view(api: Any, entry: Any) -> tuple[Any, ...]:
 
 def scan(api: Any, target: Any) -> list[tuple[Any, ...]]:
     with api.scandir(target) as it:
-        return sorted(entry_view(api, entry) for entry in it)
+        return sorted((entry_view(api, entry) for entry in it), key=repr)
 
 
 def test_scandir_entries(fs: OsMirror) -> None:
