@@ -109,9 +109,12 @@ class Attributes(ClientCore):
             inode = self._target(path, "chown", follow_symlinks, dir_fd)
             creds = self._creds()
             if self._ns.enforce_permissions and not creds.is_root:
-                if uid not in (-1, inode.uid) or creds.uid != inode.uid:
+                # Linux checks only what is asked: anyone may chown(f, -1, -1); a uid
+                # or gid given needs the owner (keeping the uid, or a group of theirs).
+                owner = creds.uid == inode.uid
+                if uid != -1 and not (owner and uid == inode.uid):
                     raise os_error(errno.EPERM, path)
-                if gid not in (-1, inode.gid) and not creds.in_group(gid):
+                if gid != -1 and not (owner and (gid == inode.gid or creds.in_group(gid))):
                     raise os_error(errno.EPERM, path)
             changes: dict[str, int | None] = {}
             if uid != -1:
@@ -123,6 +126,9 @@ class Attributes(ClientCore):
                 # drops them on every chown of a file, even chown(f, -1, -1).
                 kill = stat.S_ISUID | (stat.S_ISGID if inode.mode & stat.S_IXGRP else 0)
                 if inode.mode & kill:
+                    if (self._ns.enforce_permissions and not creds.is_root
+                            and creds.uid != inode.uid):
+                        raise os_error(errno.EPERM, path)  # only the owner changes modes
                     changes["mode"] = stat.S_IMODE(inode.mode) & ~kill
             self._setattr(inode, changes)
             self._ns.forget_ino(inode.ino)

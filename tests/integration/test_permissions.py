@@ -44,6 +44,9 @@ OPS = [  # (function, args, kwargs) tried by uid 4242; "P:x" is a path under eac
     ("open", ["P:open/made", os.O_CREAT | os.O_WRONLY, 0o644], {}),
     ("chmod", ["P:open/made", 0o600], {}),
     ("chown", ["P:open/made", 0, -1], {}),
+    ("chown", ["P:readable", -1, -1], {}),           # not the owner: nothing asked, allowed
+    ("chown", ["P:readable", -1, 0], {}),            # not the owner: EPERM, even same gid
+    ("chown", ["P:open/made", -1, 4242], {}),
     ("chmod", ["P:secret", 0o777], {}),
     ("unlink", ["P:sticky/roots"], {}),
     ("open", ["P:sticky/own", os.O_CREAT | os.O_WRONLY, 0o644], {}),
