@@ -90,6 +90,11 @@ class RequestHandlers:
         except WALError as exc:  # the log is broken: nothing can be made durable
             logger.error("{} request not logged: {}", Op(opcode).name, exc)
             return errno.EIO, b""
+        except Exception:
+            # A bug must cost one request, not the server: it still gets its one
+            # reply (D4), and the traceback goes to the log.
+            logger.exception("{} request failed unexpectedly", Op(opcode).name)
+            return errno.EIO, b""
 
     def _grows(self, opcode: int, args: tuple[Any, ...]) -> bool:
         """Whether a growing request would add to the metadata. On a full disk such
