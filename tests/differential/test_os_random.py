@@ -8,6 +8,7 @@ import shutil
 import tempfile
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -31,6 +32,7 @@ _roots = itertools.count()
 
 class OsParity(RuleBasedStateMachine):
     client: benchfs.Client  # set by the test before the run
+    steps_run = 0
 
     @initialize()
     def fresh_roots(self) -> None:
@@ -136,16 +138,31 @@ class OsParity(RuleBasedStateMachine):
     @invariant()
     def listings_agree(self) -> None:
         if hasattr(self, "mirror"):
+            OsParity.steps_run += 1  # invariants run once after every step
             self.mirror("listdir", P(""))
 
 
-def run_random_parity(client: benchfs.Client, examples: int, steps: int) -> None:
+def run_random_parity(client: benchfs.Client, examples: int, steps: int) -> int:
+    """Run the state machine; the number of steps it took."""
     OsParity.client = client
+    OsParity.steps_run = 0
     OsParity.TestCase.settings = settings(
         max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
     )
     OsParity.TestCase().runTest()
+    return OsParity.steps_run
 
 
 def test_random_sequences_match_os(random_client: benchfs.Client) -> None:
-    run_random_parity(random_client, examples=int(os.environ.get("BFS_EX", 10)), steps=40)
+    # A few hundred steps in CI; every one compared with the real os.
+    assert run_random_parity(random_client, examples=10, steps=40) >= 200
+
+
+@pytest.mark.slow
+def test_long_random_run_matches_os(random_client: benchfs.Client) -> None:
+    """The long run, at least BFS_RANDOM_STEPS steps (10 000 by default); run it with
+    pytest --hypothesis-seed=N to make it reproducible."""
+    target = int(os.environ.get("BFS_RANDOM_STEPS", "10000"))
+    total = run_random_parity(random_client, examples=max(1, target // 20), steps=50)
+    print(f"random differential run: {total} steps, 0 divergences")
+    assert total >= target
