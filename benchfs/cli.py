@@ -75,7 +75,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
     cluster = LocalCluster(Path(args.dir).resolve())
     if args.action == "up":
-        cluster.up(args.servers, args.chunk_size, args.transport, args.spin_us, args.o_direct)
+        cluster.up(args.servers, args.chunk_size, args.transport, args.spin_us, args.o_direct,
+                   args.permissions)
         print(f"export BENCHFS_REGISTRY={cluster.registry}")
     elif args.action == "down":
         cluster.down()
@@ -191,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--spin-us", type=int, default=20)
     cluster.add_argument("--o-direct", action=argparse.BooleanOptionalAction, default=False,
                          help="servers store chunk data with O_DIRECT (default: %(default)s)")
+    cluster.add_argument("--permissions", action=argparse.BooleanOptionalAction, default=True,
+                         help="enforce mode bits and ownership; --no-permissions for "
+                              "trusted scratch (default: %(default)s)")
     cluster.set_defaults(func=cmd_cluster)
 
     _add_bench_parser(commands)

@@ -46,16 +46,19 @@ class LocalCluster:
         return self.root / "logs" / f"server-{rank}.log"
 
     def up(self, servers: int, chunk_size: int = DEFAULT_CHUNK_SIZE,
-           transport: str = "sm,tcp", spin_us: int = 20, o_direct: bool = False) -> None:
+           transport: str = "sm,tcp", spin_us: int = 20, o_direct: bool = False,
+           permissions: bool = True) -> None:
         """Start every server in the background and wait until all have registered.
 
         ``o_direct``: the servers store chunk data with O_DIRECT (`serve --o-direct`).
+        ``permissions``: clients enforce mode bits and ownership (off: trusted scratch).
         """
         if self.running():
             raise RuntimeError(f"a cluster is already running in {self.root}")
         # A local cluster talks over loopback; clients adopt these from cluster.json.
         ucx_env = {"UCX_TLS": transport, "UCX_NET_DEVICES": "lo"}
-        write_cluster_config(self.registry, ClusterConfig(servers, chunk_size, ucx_env))
+        write_cluster_config(self.registry,
+                             ClusterConfig(servers, chunk_size, ucx_env, permissions))
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         for rank in range(servers):
             self.start_server(rank, spin_us, o_direct)

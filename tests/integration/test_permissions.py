@@ -113,3 +113,22 @@ def test_unprivileged_caller_gets_the_same_answers_as_from_linux(
     assert by_call[("open", "P:secret")] == ["error", errno.EACCES]
     assert by_call[("unlink", "P:sticky/roots")] == ["error", errno.EPERM]
     assert by_call[("access", "P:secret")] == ["ok", False]
+
+
+def test_a_cluster_without_permissions_lets_everyone_in(tmp_path: Path) -> None:
+    cluster = LocalCluster(tmp_path / "trusted")
+    os.environ["UCX_TLS"] = "tcp"
+    cluster.up(1, transport="tcp", permissions=False)
+    try:
+        with benchfs.connect(cluster.registry) as client:
+            client.close(client.open("/private", os.O_CREAT | os.O_WRONLY, 0o600))
+        script = (
+            "import os, benchfs; c = benchfs.connect(os.environ['REG']); c.statvfs('/');"
+            f"os.setgid({UID}); os.setuid({UID});"
+            "c.close(c.open('/private', os.O_RDWR)); print('opened')"
+        )
+        child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                               timeout=60, env={**os.environ, "REG": str(cluster.registry)})
+        assert child.stdout.strip() == "opened", child.stderr
+    finally:
+        cluster.down()
