@@ -72,7 +72,10 @@ class ClientCore:
         self._rpc = Rpc(self._engine, self.registry, self.settings.timeout)
         ring = PlacementRing([str(rank) for rank in range(self.cluster.servers)])
         self._ns = Namespace(self._rpc, ring, self.settings.metadata_ttl,
-                             self.cluster.permissions)
+                             self.cluster.permissions, before_reading=self._publish_sizes)
+        # Open files whose writes grew the file or moved its mtime without telling
+        # the inode's server yet; see _publish_sizes.
+        self._unpublished: dict[int, OpenFile] = {}
         self._fds = FdTable()
         self._lock = threading.RLock()  # one engine, one loop: calls take turns
         self.cwd = "/"
@@ -205,7 +208,33 @@ class ClientCore:
                 open_file.inline = None
         return ranks
 
+    def _publish_sizes(self) -> None:
+        """Tell the inodes' servers the size and mtime our writes gave them.
+
+        A write sends only its data; the size and mtime it implies go to the
+        inode's server here, before anything of ours reads attributes (stat,
+        open, lseek to the end…) and at fsync and close. Other clients see them
+        after our close or fsync: close-to-open, at one round trip per write.
+        """
+        while self._unpublished:
+            key, open_file = self._unpublished.popitem()
+            try:
+                open_file.size_hint = self._rpc.call(
+                    self._ns.rank_of_inode(open_file.ino), Op.SET_SIZE, open_file.ino,
+                    open_file.written_end, True)
+            except FileNotFoundError:
+                pass  # the file is gone: nothing left to describe
+            except OSError:
+                self._unpublished[key] = open_file  # try again at the next chance
+                raise
+
+    def _note_write(self, open_file: OpenFile, end: int) -> None:
+        open_file.written_end = max(open_file.written_end, end)
+        open_file.size_hint = max(open_file.size_hint, end)
+        self._unpublished[id(open_file)] = open_file
+
     def _truncate_ino(self, ino: int, size: int) -> None:
+        self._publish_sizes()  # an older write must not regrow the file afterwards
         owner = self._ns.rank_of_inode(ino)
         try:
             self._rpc.call(owner, Op.SET_SIZE, ino, size, False)

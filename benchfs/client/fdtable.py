@@ -29,6 +29,7 @@ class OpenFile:
     size_hint: int  # size as of open, grown by our own writes (close-to-open)
     position: int = 0
     dirty_ranks: set[int] = field(default_factory=set)  # servers holding our unsynced writes
+    written_end: int = 0  # the end of our furthest write (for the size we publish)
     inline: bytes | None = None  # a small file's data, kept in its inode record (D8)
     sync: bool = False  # O_SYNC/O_DSYNC: every write is made durable before it returns
     orphaned: bool = False  # unlinked while open: the last close frees the data

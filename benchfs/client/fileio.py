@@ -139,6 +139,7 @@ class FileIO(ClientCore):
             self._close_locked(fd)
 
     def _close_locked(self, fd: int) -> None:
+        self._publish_sizes()
         closed = self._fds.remove(fd)
         if closed.orphaned and not any(f.ino == closed.ino for f in self._fds.open_files()):
             self._remove_data(closed.ino, chunked=closed.inline is None)
@@ -261,9 +262,9 @@ class FileIO(ClientCore):
         owner = self._ns.rank_of_inode(open_file.ino)
         if open_file.inline is None or not self._write_inline(open_file, view, offset, owner):
             open_file.dirty_ranks |= self._write_chunks(open_file.ino, view, offset)
-            # The size moves only after the data is on the servers, so a failed
-            # write (ENOSPC) never leaves a file longer than what it holds.
-            open_file.size_hint = self._rpc.call(owner, Op.SET_SIZE, open_file.ino, end, True)
+            # Noted only once the data is on the servers, so a failed write (ENOSPC)
+            # never leaves a file longer than what it holds.
+            self._note_write(open_file, end)
         if open_file.sync:
             self._sync(open_file, datasync=False)
         return len(view)
@@ -357,6 +358,7 @@ class FileIO(ClientCore):
             self._sync(self._open_file(fd), datasync=True)
 
     def _sync(self, open_file: OpenFile, datasync: bool) -> None:
+        self._publish_sizes()
         ranks = sorted(open_file.dirty_ranks)
         requests = [Request(rank, Op.FSYNC, open_file.ino, int(datasync)) for rank in ranks]
         # Names and attributes may live on any server: every metadata log syncs.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from benchfs.client.permissions import EXECUTE, Credentials, permitted
@@ -49,7 +49,11 @@ def _parent_of(path: str) -> str:
 
 
 class Namespace:
-    def __init__(self, rpc: Rpc, ring: PlacementRing, ttl: float, enforce: bool) -> None:
+    def __init__(self, rpc: Rpc, ring: PlacementRing, ttl: float, enforce: bool,
+                 before_reading: Callable[[], None] = lambda: None) -> None:
+        # Called before attributes are read, so the client can first publish the
+        # sizes of its own writes (they reach the inode's server lazily).
+        self._before_reading = before_reading
         self._rpc = rpc
         self._ring = ring
         self._ttl = ttl
@@ -99,6 +103,7 @@ class Namespace:
     # -- lookups ---------------------------------------------------------------------------
 
     def getattr(self, ino: int, filename: object = None) -> Inode:
+        self._before_reading()
         wire = self._rpc.call(self.rank_of_inode(ino), Op.GETATTR, ino, filename=filename)
         return Inode.from_wire(wire)
 
@@ -144,6 +149,7 @@ class Namespace:
                 trailing_slash: bool = False) -> Resolved:
         """Resolve an absolute path. The last component may be missing (inode None);
         every other problem raises the OSError Linux would."""
+        self._before_reading()
         hops = 0
         pending = [c for c in path.split("/") if c]
         current = "/"
