@@ -20,6 +20,7 @@ from benchfs.bench.options import (
     size_text,
 )
 from benchfs.registry import DEFAULT_CHUNK_SIZE
+from benchfs.settings import DEFAULT_SPIN_US
 
 
 def _size(text: str) -> int:
@@ -177,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=0, help="0: any free port")
     serve.add_argument("--chunk-size", type=_size, default=None)
-    serve.add_argument("--spin-us", type=int, default=20, help="busy-poll before sleeping")
+    serve.add_argument("--spin-us", type=int, default=DEFAULT_SPIN_US,
+                       help="busy-poll before sleeping")
     serve.add_argument("--o-direct", action=argparse.BooleanOptionalAction, default=False,
                        help="store chunk data with O_DIRECT, bypassing the page cache "
                             "(default: %(default)s)")
@@ -189,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--dir", default=str(_default_cluster_dir()))
     cluster.add_argument("--chunk-size", type=_size, default=DEFAULT_CHUNK_SIZE)
     cluster.add_argument("--transport", default="sm,tcp", help="UCX_TLS for the cluster")
-    cluster.add_argument("--spin-us", type=int, default=20)
+    cluster.add_argument("--spin-us", type=int, default=DEFAULT_SPIN_US)
     cluster.add_argument("--o-direct", action=argparse.BooleanOptionalAction, default=False,
                          help="servers store chunk data with O_DIRECT (default: %(default)s)")
     cluster.add_argument("--permissions", action=argparse.BooleanOptionalAction, default=True,

@@ -26,6 +26,7 @@ from benchfs.registry import (
     read_servers,
     write_cluster_config,
 )
+from benchfs.settings import DEFAULT_SPIN_US
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -46,7 +47,7 @@ class LocalCluster:
         return self.root / "logs" / f"server-{rank}.log"
 
     def up(self, servers: int, chunk_size: int = DEFAULT_CHUNK_SIZE,
-           transport: str = "sm,tcp", spin_us: int = 20, o_direct: bool = False,
+           transport: str = "sm,tcp", spin_us: int = DEFAULT_SPIN_US, o_direct: bool = False,
            permissions: bool = True) -> None:
         """Start every server in the background and wait until all have registered.
 
@@ -64,7 +65,7 @@ class LocalCluster:
             self.start_server(rank, spin_us, o_direct)
         self.wait_registered(range(servers))
 
-    def start_server(self, rank: int, spin_us: int = 20,
+    def start_server(self, rank: int, spin_us: int = DEFAULT_SPIN_US,
                      o_direct: bool = False) -> subprocess.Popen[bytes]:
         config = read_cluster_config(self.registry)
         env = {**os.environ, **config.ucx_env}

@@ -30,6 +30,7 @@ from benchfs.registry import (
 from benchfs.server.handlers import RequestHandlers
 from benchfs.server.metadata import MetadataStore
 from benchfs.server.wal import WALError, WriteAheadLog
+from benchfs.settings import DEFAULT_SPIN_US
 
 # How long one loop turn may sleep: the bound on noticing a stop request when
 # a signal arrives between two waits.
@@ -48,7 +49,7 @@ class ServerOptions:
     host: str = "127.0.0.1"
     port: int = 0
     chunk_size: int | None = None
-    spin_us: int = 20
+    spin_us: int = DEFAULT_SPIN_US
     o_direct: bool = False
 
 
