@@ -10,6 +10,7 @@ import benchfs
 from benchfs.cluster import LocalCluster
 from tests.conftest import start_cluster
 from tests.differential.mirror import Mirror
+from tests.differential.parity_support import OsMirror, os_mirror
 
 _case_numbers = itertools.count()
 
@@ -49,3 +50,10 @@ def random_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[benchfs.
             yield client
     finally:
         running.down()
+
+
+@pytest.fixture
+def fs(parity_client: benchfs.Client, tmp_path: Path,
+       monkeypatch: pytest.MonkeyPatch) -> Iterator[OsMirror]:
+    """Both sides of a parity case, with module-level benchfs calls routed too."""
+    yield from os_mirror(parity_client, tmp_path, monkeypatch)

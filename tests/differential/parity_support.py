@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import benchfs
-from tests.differential.mirror import Mirror, Side, comparable_stat
+from tests.differential.mirror import F, Mirror, P, Side, comparable_stat
 
 
 class Api:
@@ -155,3 +155,11 @@ def which_moved(before: tuple[int, int, int], after: tuple[int, int, int]) -> st
 
 def mode_bits(result: os.stat_result) -> tuple[int, int]:
     return stat.S_IFMT(result.st_mode), stat.S_IMODE(result.st_mode)
+
+
+def make_file(fs: OsMirror, rel: str, data: bytes = b"") -> None:
+    """Create ``rel`` with ``data`` on both sides."""
+    fs("open", P(rel), os.O_CREAT | os.O_RDWR, 0o644, bind="_new")
+    if data:
+        fs("write", F("_new"), data)
+    fs("close", F("_new"))

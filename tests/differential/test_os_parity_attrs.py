@@ -6,24 +6,17 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-import benchfs
 from tests.differential.mirror import F, P, Side
-from tests.differential.parity_support import OsMirror, age, os_mirror, times_of, which_moved
+from tests.differential.parity_support import OsMirror, age, times_of, which_moved
 
 RW_CREATE = os.O_CREAT | os.O_RDWR
 MiB = 1 << 20
 
-
-@pytest.fixture
-def fs(parity_client: benchfs.Client, tmp_path: Path,
-       monkeypatch: pytest.MonkeyPatch) -> Iterator[OsMirror]:
-    yield from os_mirror(parity_client, tmp_path, monkeypatch)
 
 
 def make_file(fs: OsMirror, rel: str, data: bytes = b"", mode: int = 0o644) -> None:

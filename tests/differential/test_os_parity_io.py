@@ -5,32 +5,25 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import benchfs
 from tests.differential.mirror import F, P, Side
-from tests.differential.parity_support import OsMirror, age, os_mirror, times_of, which_moved
+from tests.differential.parity_support import (
+    OsMirror,
+    age,
+    make_file,
+    times_of,
+    which_moved,
+)
 
 RW_CREATE = os.O_CREAT | os.O_RDWR
 MiB = 1 << 20
 CHUNK = 4 * MiB  # the parity cluster's chunk size
 
 
-@pytest.fixture
-def fs(parity_client: benchfs.Client, tmp_path: Path,
-       monkeypatch: pytest.MonkeyPatch) -> Iterator[OsMirror]:
-    yield from os_mirror(parity_client, tmp_path, monkeypatch)
-
-
-def make_file(fs: OsMirror, rel: str, data: bytes = b"") -> None:
-    fs("open", P(rel), RW_CREATE, 0o644, bind="_new")
-    if data:
-        fs("write", F("_new"), data)
-    fs("close", F("_new"))
 
 
 # -- open flags ----------------------------------------------------------------------------

@@ -7,22 +7,16 @@ import inspect
 import os
 import re
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import benchfs
 from tests.differential.mirror import F, P
-from tests.differential.parity_support import OsMirror, os_mirror
+from tests.differential.parity_support import OsMirror
 
 DOCS = Path(__file__).parents[2] / "docs" / "linux-behaviour.md"
 
-
-@pytest.fixture
-def fs(parity_client: benchfs.Client, tmp_path: Path,
-       monkeypatch: pytest.MonkeyPatch) -> Iterator[OsMirror]:
-    yield from os_mirror(parity_client, tmp_path, monkeypatch)
 
 
 def test_passthrough_names_are_the_hosts() -> None:

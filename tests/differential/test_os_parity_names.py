@@ -4,30 +4,16 @@ against the real os on ext4 (docs/linux-behaviour.md names these cases)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-import benchfs
 from tests.differential.mirror import F, P, Side
-from tests.differential.parity_support import OsMirror, os_mirror
+from tests.differential.parity_support import OsMirror, make_file
 
 RW_CREATE = os.O_CREAT | os.O_RDWR
 
 
-@pytest.fixture
-def fs(parity_client: benchfs.Client, tmp_path: Path,
-       monkeypatch: pytest.MonkeyPatch) -> Iterator[OsMirror]:
-    yield from os_mirror(parity_client, tmp_path, monkeypatch)
-
-
-def make_file(fs: OsMirror, rel: str, data: bytes = b"") -> None:
-    fs("open", P(rel), RW_CREATE, 0o644, bind="_new")
-    if data:
-        fs("write", F("_new"), data)
-    fs("close", F("_new"))
 
 
 def contents(fs: OsMirror, rel: str) -> Any:

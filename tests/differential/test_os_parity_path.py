@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
@@ -14,15 +13,10 @@ import pytest
 import benchfs
 import benchfs.path
 from tests.differential.mirror import F, P, Side
-from tests.differential.parity_support import OsMirror, os_mirror
+from tests.differential.parity_support import OsMirror
 
 RW_CREATE = os.O_CREAT | os.O_RDWR
 
-
-@pytest.fixture
-def fs(parity_client: benchfs.Client, tmp_path: Path,
-       monkeypatch: pytest.MonkeyPatch) -> Iterator[OsMirror]:
-    yield from os_mirror(parity_client, tmp_path, monkeypatch)
 
 
 def sample(fs: OsMirror) -> None:
