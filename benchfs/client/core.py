@@ -68,7 +68,8 @@ class ClientCore:
         for key, value in self.cluster.ucx_env.items():
             # UCX reads its environment once, when the engine starts.
             os.environ.setdefault(key, value)
-        self._engine = Engine(EngineConfig(spin_us=self.settings.spin_us))
+        self._engine = Engine(EngineConfig(spin_us=self.settings.spin_us,
+                                           err_mode_peer=self.cluster.peer_errors))
         self._rpc = Rpc(self._engine, self.registry, self.settings.timeout)
         ring = PlacementRing([str(rank) for rank in range(self.cluster.servers)])
         self._ns = Namespace(self._rpc, ring, self.settings.metadata_ttl,

@@ -77,6 +77,13 @@ class Rpc:
             del self._conns[rank]
             logger.debug("connection to server {} dropped", rank)
 
+    def _drop_connection(self, conn: int) -> None:
+        self._forget_connection(conn)
+        try:
+            self._engine.disconnect(conn)
+        except OSError:
+            pass  # it had failed already: the engine closed it and failed its requests
+
     def submit(self, request: Request) -> int:
         conn = self._connection(request.rank)
         try:
@@ -85,8 +92,7 @@ class Rpc:
                 request.body, request.recv_into,
             )
         except OSError:
-            self._forget_connection(conn)
-            self._engine.disconnect(conn)
+            self._drop_connection(conn)
             raise
         self._conn_of_request[req_id] = conn
         return req_id
@@ -115,10 +121,9 @@ class Rpc:
         """Give up on late requests: drop their connections so their buffers are released."""
         late_conns = {self._conn_of_request.pop(r) for r in req_ids if r in self._conn_of_request}
         for conn in late_conns:
-            self._forget_connection(conn)
             # The engine fails everything pending on the connection and releases
             # its buffers; those failure replies find no owner and are dropped.
-            self._engine.disconnect(conn)
+            self._drop_connection(conn)
         for event in self._engine.progress(0):
             self._absorb(event)
 
@@ -195,5 +200,4 @@ class Rpc:
 
     def close(self) -> None:
         for conn in list(self._rank_of_conn):
-            self._forget_connection(conn)
-            self._engine.disconnect(conn)
+            self._drop_connection(conn)

@@ -63,6 +63,7 @@ class Server:
             listen_host=options.host, listen_port=options.port,
             data_dir=str(options.data_dir), spin_us=options.spin_us,
             pool_buf_size=self.cluster.chunk_size, o_direct=options.o_direct,
+            err_mode_peer=self.cluster.peer_errors,
         ))
         self.wal = WriteAheadLog(options.data_dir / "meta")
         self.store = MetadataStore(options.rank, ring.server_for_path("/") == str(options.rank),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -130,4 +132,29 @@ def test_connected_client_carries_on_after_a_server_restart(own_cluster: LocalCl
             # The same descriptor, the same client: no error surfaces to the caller.
             assert client.pread(fd, len(data), 0) == data
             assert client.stat("/survivor.dat").st_size == len(data)
+        client.close(fd)
+
+
+def test_servers_survive_clients_killed_mid_transfer(own_cluster: LocalCluster) -> None:
+    writer = (
+        "import os, sys, benchfs\n"
+        "c = benchfs.connect(sys.argv[1])\n"
+        "fd = c.open('/victim-' + sys.argv[2], os.O_CREAT | os.O_WRONLY)\n"
+        "print('writing', flush=True)\n"
+        "while True:\n"
+        "    c.write(fd, b'x' * (16 << 20))\n"
+    )
+    for number in range(3):
+        child = subprocess.Popen([sys.executable, "-c", writer, str(own_cluster.registry),
+                                  str(number)], stdout=subprocess.PIPE, text=True)
+        assert child.stdout is not None and child.stdout.readline() == "writing\n"
+        time.sleep(0.3)  # rendezvous transfers are in flight
+        child.kill()
+        child.wait()
+    assert all(psutil.pid_exists(e.pid) for e in own_cluster.entries().values())
+    with benchfs.connect(own_cluster.registry, ClientSettings(timeout=TIMEOUT)) as client:
+        data = os.urandom(12 << 20)
+        fd = client.open("/after.dat", os.O_CREAT | os.O_RDWR)
+        client.write(fd, data)
+        assert client.pread(fd, len(data), 0) == data
         client.close(fd)
