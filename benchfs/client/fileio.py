@@ -18,11 +18,11 @@ from benchfs._native.engine import new_uninitialized_bytes
 from benchfs.client.core import ClientCore, current_umask
 from benchfs.client.fdtable import OpenFile
 from benchfs.client.namespace import Resolved
-from benchfs.client.permissions import READ, WRITE
+from benchfs.client.permissions import READ, WRITE, permitted
 from benchfs.client.rpc import Request
 from benchfs.core.chunks import split_range
 from benchfs.core.errors import os_error
-from benchfs.core.paths import had_trailing_slash
+from benchfs.core.paths import check_name_lengths, fspath_of, had_trailing_slash
 from benchfs.core.records import INLINE_MAX, Inode
 from benchfs.core.wire import Op, decode_reply, encode_request
 
@@ -55,6 +55,10 @@ class FileIO(ClientCore):
         if flags & os.O_TMPFILE == os.O_TMPFILE and not writable:
             raise os_error(errno.EINVAL, path)  # Linux checks the flags before the path
         with self._lock:
+            direct = (self._create_directly(path, flags, mode, dir_fd)
+                      if creating and not flags & (os.O_DIRECTORY | os.O_TMPFILE) else None)
+            if direct is not None:
+                return self._fds.add(self._open_file_for(*direct, flags, path))
             text, resolved = self._resolve(
                 path, "open", dir_fd=dir_fd, must_exist=False,
                 follow=not (flags & os.O_NOFOLLOW or exclusive),
@@ -73,27 +77,71 @@ class FileIO(ClientCore):
                 if not creating:
                     raise os_error(errno.ENOENT, path)
                 inode = self._create_file(resolved.path, resolved.parent, mode, path)
+                created = True
             else:
                 if trailing and not stat.S_ISDIR(inode.mode):
                     raise os_error(errno.ENOTDIR, path)
-                self._check_existing(inode, flags, path)
-                if flags & os.O_TRUNC and stat.S_ISREG(inode.mode):
-                    # Linux truncates even for O_RDONLY, and moves mtime/ctime even
-                    # when the file is empty already.
-                    if inode.size:
-                        self._truncate_ino(inode.ino, 0)
-                    else:
-                        self._rpc.call(self._ns.rank_of_inode(inode.ino), Op.SET_SIZE,
-                                       inode.ino, 0, False)
-                    inode.size = 0
-                    inode.inline = b"" if inode.inline is not None else None
-            open_file = OpenFile(
-                path=resolved.path, ino=inode.ino, file_type=stat.S_IFMT(inode.mode),
-                readable=access in (os.O_RDONLY, os.O_RDWR), writable=writable,
-                append=bool(flags & os.O_APPEND), size_hint=inode.size, inline=inode.inline,
-                sync=bool(flags & (os.O_SYNC | os.O_DSYNC)),
-            )
-            return self._fds.add(open_file)
+                created = False
+            return self._fds.add(self._open_file_for(resolved.path, inode, created, flags, path))
+
+    def _open_file_for(self, canonical: str, inode: Inode, created: bool, flags: int,
+                       path: object) -> OpenFile:
+        """The open description of ``inode``, after the checks an existing file needs."""
+        access = flags & os.O_ACCMODE
+        if not created:
+            self._check_existing(inode, flags, path)
+            if flags & os.O_TRUNC and stat.S_ISREG(inode.mode):
+                # Linux truncates even for O_RDONLY, and moves mtime/ctime even
+                # when the file is empty already.
+                if inode.size:
+                    self._truncate_ino(inode.ino, 0)
+                else:
+                    self._rpc.call(self._ns.rank_of_inode(inode.ino), Op.SET_SIZE,
+                                   inode.ino, 0, False)
+                inode.size = 0
+                inode.inline = b"" if inode.inline is not None else None
+        return OpenFile(
+            path=canonical, ino=inode.ino, file_type=stat.S_IFMT(inode.mode),
+            readable=access in (os.O_RDONLY, os.O_RDWR),
+            writable=access in (os.O_WRONLY, os.O_RDWR),
+            append=bool(flags & os.O_APPEND), size_hint=inode.size, inline=inode.inline,
+            sync=bool(flags & (os.O_SYNC | os.O_DSYNC)),
+        )
+
+    def _create_directly(self, path: object, flags: int, mode: int,
+                         dir_fd: int | None) -> tuple[str, Inode, bool] | None:
+        """O_CREAT of a plain name in a writable directory: ask for the file at once
+        (the server creates it or answers with what is there), saving the lookup of
+        the name. None sends the caller down the general path, which also finds
+        every error the way Linux does."""
+        text = fspath_of(path, "open")
+        parent_text, _, name = text.rpartition("/")
+        if (not name or name in (".", "..") or check_name_lengths(text) is not None):
+            return None
+        if text.startswith("/"):
+            parent_abs = parent_text or "/"
+        else:
+            base = self._base_dir(dir_fd, path)
+            parent_abs = f"{base}/{parent_text}" if parent_text else base
+        creds = self._creds()
+        where = self._ns.resolve(parent_abs, creds, True, path)
+        parent = where.inode
+        if (parent is None or not stat.S_ISDIR(parent.mode) or (
+                self._ns.enforce_permissions and not permitted(parent, creds, WRITE | 1))):
+            return None
+        canonical = f"{where.path.rstrip('/')}/{name}"
+        exclusive = bool(flags & os.O_EXCL)
+        ino, wire, created = self._rpc.call(
+            self._ns.rank_of_path(canonical), Op.CREATE, canonical,
+            mode & ~current_umask() & 0o7777, exclusive, os.geteuid(),
+            self._new_file_gid(parent), filename=path,
+        )
+        inode = Inode.from_wire(wire) if wire is not None else self._ns.getattr(ino, path)
+        if created:
+            self._touch_dir(parent)
+        elif stat.S_ISLNK(inode.mode):
+            return None  # follow it (or refuse it) on the general path
+        return canonical, inode, created
 
     @staticmethod
     def _existing_directory(resolved: Resolved, path: object) -> None:
