@@ -131,13 +131,13 @@ class FileIO(ClientCore):
             return None
         canonical = f"{where.path.rstrip('/')}/{name}"
         exclusive = bool(flags & os.O_EXCL)
-        ino, wire, created = self._rpc.call(
+        ino, wire, created, parent_touched = self._rpc.call(
             self._ns.rank_of_path(canonical), Op.CREATE, canonical,
             mode & ~current_umask() & 0o7777, exclusive, os.geteuid(),
-            self._new_file_gid(parent), filename=path,
+            self._new_file_gid(parent), parent.ino, filename=path,
         )
         inode = Inode.from_wire(wire) if wire is not None else self._ns.getattr(ino, path)
-        if created:
+        if created and not parent_touched:
             self._touch_dir(parent)
         elif stat.S_ISLNK(inode.mode):
             return None  # follow it (or refuse it) on the general path
@@ -168,11 +168,11 @@ class FileIO(ClientCore):
 
     def _create_file(self, path: str, parent: Inode, mode: int, filename: object) -> Inode:
         self._require(parent, WRITE | 1, filename)
-        ino, wire, created = self._rpc.call(
+        ino, wire, created, parent_touched = self._rpc.call(
             self._ns.rank_of_path(path), Op.CREATE, path, mode & ~current_umask() & 0o7777,
-            False, os.geteuid(), self._new_file_gid(parent), filename=filename,
+            False, os.geteuid(), self._new_file_gid(parent), parent.ino, filename=filename,
         )
-        if created:
+        if created and not parent_touched:
             self._touch_dir(parent)
         return Inode.from_wire(wire) if wire is not None else self._ns.getattr(ino, filename)
 

@@ -116,12 +116,13 @@ class Names(ClientCore):
                 raise os_error(errno.EISDIR, path)
             self._check_delete(resolved, inode, path)
             keep = any(f.ino == inode.ino for f in self._fds.open_files())
-            ino, links_left = self._rpc.call(
+            ino, links_left, parent_touched = self._rpc.call(
                 self._ns.rank_of_path(resolved.path), Op.UNLINK, resolved.path, keep,
-                filename=path,
+                resolved.parent.ino, filename=path,
             )
             self._drop_link(ino, links_left, chunked=inode.inline is None)
-            self._touch_dir(resolved.parent)
+            if not parent_touched:
+                self._touch_dir(resolved.parent)
 
     remove = unlink
 

@@ -123,9 +123,10 @@ FieldType = type | tuple[type, ...]
 # (0 <= v < 2**64); every field named in PATH_FIELDS must be an absolute, normalised path.
 REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
     Op.LOOKUP: (("path", str),),
-    Op.CREATE: (("path", str), ("mode", int), ("exclusive", bool), ("uid", int), ("gid", int)),
+    Op.CREATE: (("path", str), ("mode", int), ("exclusive", bool), ("uid", int), ("gid", int),
+                ("parent_ino", int)),
     Op.MKDIR: (("path", str), ("mode", int), ("uid", int), ("gid", int)),
-    Op.UNLINK: (("path", str), ("keep_inode", bool)),
+    Op.UNLINK: (("path", str), ("keep_inode", bool), ("parent_ino", int)),
     Op.READDIR: (("path", str),),
     Op.GETATTR: (("ino", int),),
     Op.SET_SIZE: (("ino", int), ("size", int), ("grow_only", bool)),

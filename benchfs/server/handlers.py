@@ -46,7 +46,7 @@ class RequestHandlers:
             Op.CREATE: self._create,
             Op.MKDIR: lambda path, mode, uid, gid: store.mkdir(path, mode, uid, gid).to_wire(),
             Op.SYMLINK: lambda *args: store.symlink(*args).to_wire(),
-            Op.UNLINK: lambda path, keep_inode: list(store.unlink(path, keep_inode)),
+            Op.UNLINK: lambda *args: list(store.unlink(*args)),
             Op.READDIR: self._readdir,
             Op.GETATTR: lambda ino: store.getattr(ino).to_wire(),
             Op.SETATTR: lambda ino, changes: store.setattr(ino, changes).to_wire(),
@@ -113,9 +113,9 @@ class RequestHandlers:
     def _lookup(self, path: str) -> list[Any]:
         return _entry_reply(*self._store.lookup(path))
 
-    def _create(self, path: str, mode: int, exclusive: bool, uid: int, gid: int) -> list[Any]:
-        ino, inode, created = self._store.create(path, mode, exclusive, uid, gid)
-        return [*_entry_reply(ino, inode), created]
+    def _create(self, *args: Any) -> list[Any]:
+        ino, inode, created, parent_touched = self._store.create(*args)
+        return [*_entry_reply(ino, inode), created, parent_touched]
 
     def _readdir(self, path: str) -> list[list[Any]]:
         return [[name, d.ino, d.file_type] for name, d in self._store.children(path)]

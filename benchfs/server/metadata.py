@@ -274,20 +274,28 @@ class MetadataStore:
         return inode
 
     @journaled
-    def create(self, path: str, mode: int, exclusive: bool, uid: int,
-               gid: int) -> tuple[int, Inode | None, bool]:
+    def create(self, path: str, mode: int, exclusive: bool, uid: int, gid: int,
+               parent_ino: int) -> tuple[int, Inode | None, bool, bool]:
         """Create a regular file, or find the existing entry: (ino, attributes when
-        held here, created)."""
+        held here, created, whether the parent's times moved here too)."""
         key = self._new_name_key(path)
         existing: Dentry | None = self._entries.get(key)
         if existing is not None:
             if exclusive:
                 raise MetadataError(errno.EEXIST)
-            return existing.ino, self._inodes.get(existing.ino), False
+            return existing.ino, self._inodes.get(existing.ino), False, False
         inode = self._allocate(stat.S_IFREG | (mode & 0o7777), uid, gid, nlink=1)
         inode.inline = b""  # a new file starts small: its data lives in the record
         self._entries[key] = Dentry(inode.ino, stat.S_IFREG)
-        return inode.ino, inode, True
+        return inode.ino, inode, True, self._touch_parent(parent_ino)
+
+    def _touch_parent(self, parent_ino: int) -> bool:
+        """A name came or went in a directory whose inode may live here: move its
+        times now and spare the client a round trip. False: it lives elsewhere."""
+        if parent_ino not in self._inodes:
+            return False
+        self.adjust(parent_ino, 0, True, False)
+        return True
 
     def _create_unique(self, path: str, inode_mode: int, uid: int, gid: int, nlink: int,
                        target: str | None = None) -> Inode:
@@ -328,11 +336,11 @@ class MetadataStore:
         del self._entries[key]
 
     @journaled
-    def unlink(self, path: str, keep_inode: bool) -> tuple[int, int]:
-        """Remove a non-directory name. Returns (ino, links left); -1 links left means
-        the inode lives elsewhere and its owner must drop the link. With ``keep_inode``
-        an inode left with no links survives (the caller still has it open) until
-        ``drop_orphan``."""
+    def unlink(self, path: str, keep_inode: bool, parent_ino: int) -> tuple[int, int, bool]:
+        """Remove a non-directory name. Returns (ino, links left, parent touched here);
+        -1 links left means the inode lives elsewhere and its owner must drop the link.
+        With ``keep_inode`` an inode left with no links survives (the caller still has
+        it open) until ``drop_orphan``."""
         self.check_unfenced(path)
         key = split(path)
         dentry: Dentry | None = self._entries.get(key)
@@ -341,9 +349,10 @@ class MetadataStore:
         if dentry.file_type == stat.S_IFDIR:
             raise MetadataError(errno.EISDIR)
         del self._entries[key]
+        touched = self._touch_parent(parent_ino)
         if dentry.ino not in self._inodes:
-            return dentry.ino, -1
-        return dentry.ino, self.adjust(dentry.ino, -1, False, keep_inode)
+            return dentry.ino, -1, touched
+        return dentry.ino, self.adjust(dentry.ino, -1, False, keep_inode), touched
 
     @journaled
     def drop_orphan(self, ino: int) -> None:

@@ -182,9 +182,9 @@ def test_request_round_trip(case: tuple[Op, tuple[Any, ...]]) -> None:
 def test_every_op_round_trips_an_example() -> None:
     examples: dict[Op, tuple[Any, ...]] = {
         Op.LOOKUP: ("/a",),
-        Op.CREATE: ("/a/b", 0o644, True, 1000, 1000),
+        Op.CREATE: ("/a/b", 0o644, True, 1000, 1000, 7),
         Op.MKDIR: ("/d", 0o755, 0, 0),
-        Op.UNLINK: ("/a", True),
+        Op.UNLINK: ("/a", True, 7),
         Op.READDIR: ("/",),
         Op.GETATTR: (2**63,),
         Op.SET_SIZE: (5, 2**40, False),
