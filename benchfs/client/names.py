@@ -72,9 +72,17 @@ class Names(ClientCore):
             if below:
                 raise os_error(errno.ENOTEMPTY, path)
             self._ns.forget(resolved.path)
-            self._rpc.call(self._ns.rank_of_inode(inode.ino), Op.ADJUST, inode.ino,
-                           -inode.nlink, False, False)
+            self._drop_directory(inode)
             self._touch_dir(resolved.parent, -1)
+
+    def _drop_directory(self, inode: Inode) -> None:
+        """A directory lost its name. One we still have open lives on, with no
+        links, until its last close (fstat of it works, as on Linux)."""
+        still_open = [f for f in self._fds.open_files() if f.ino == inode.ino]
+        self._rpc.call(self._ns.rank_of_inode(inode.ino), Op.ADJUST, inode.ino, -inode.nlink,
+                       False, bool(still_open))
+        for open_file in still_open:
+            open_file.orphaned = True
 
     def _check_delete(self, resolved: Resolved, victim: Inode, path: object) -> None:
         creds = self._creds()
@@ -298,8 +306,7 @@ class Names(ClientCore):
         self._ns.forget(source.path)
         self._ns.forget(target.path)
         if target.inode is not None:  # an empty directory was replaced
-            self._rpc.call(self._ns.rank_of_inode(target.inode.ino), Op.ADJUST,
-                           target.inode.ino, -target.inode.nlink, False, False)
+            self._drop_directory(target.inode)
             self._touch_dir(target.parent, -1)  # its ".." no longer counts there
         self._touch_parents(source, target, 1)
 
