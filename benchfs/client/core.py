@@ -250,6 +250,8 @@ class ClientCore:
         for open_file in self._fds.open_files():
             if open_file.ino == ino:
                 open_file.size_hint = size
+                # Writes before the truncate no longer say how long the file is.
+                open_file.written_end = min(open_file.written_end, size)
                 if open_file.inline is not None:
                     open_file.inline = open_file.inline[:size].ljust(size, b"\0")
 

@@ -140,3 +140,14 @@ def test_pathlike_arguments(mirror: Mirror) -> None:
         side.api.close(side.api.open(path, RW_CREATE))
         assert side.api.stat(path).st_size == 0
     mirror("stat", P("pl"))
+
+
+def test_append_after_another_descriptor_truncated(mirror: Mirror) -> None:
+    # Found by the long random run (seed 7): a descriptor's earlier, larger write
+    # must not regrow a file another descriptor truncated.
+    mirror("open", P("b"), os.O_CREAT | os.O_RDWR | os.O_APPEND, 0o644, bind="a")
+    mirror("write", F("a"), b"Q" * 4097)
+    mirror("open", P("b"), os.O_RDWR | os.O_TRUNC, bind="t")
+    mirror("write", F("a"), b"\0")
+    mirror("fstat", F("t"))
+    mirror("pread", F("t"), 10, 0)
