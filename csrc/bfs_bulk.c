@@ -97,19 +97,29 @@ static void fail(bfs_bulk_t *b, int err)
     finish(b, err, NULL, 0);
 }
 
+/* Submits what is left of the span: all of it, or the rest after a short transfer. */
+static void span_next(bfs_bulk_t *b, bfs_disk_cb_t done, int writing)
+{
+    int rc;
+
+    b->disk_op.cb = done;
+    if (writing)
+        rc = bfs_disk_write(&b->eng->disk, &b->disk_op, b->file, b->buf + b->done,
+                            b->span_len - b->done, b->span_start + b->done);
+    else
+        rc = bfs_disk_read(&b->eng->disk, &b->disk_op, b->file, b->buf + b->done,
+                           b->span_len - b->done, b->span_start + b->done);
+    if (rc < 0)
+        fail(b, -rc);
+}
+
 /* ---- WRITE ---- */
 
 static void write_done(bfs_disk_op_t *op, int res);
 
 static void write_next(bfs_bulk_t *b)
 {
-    int rc;
-
-    b->disk_op.cb = write_done;
-    rc = bfs_disk_write(&b->eng->disk, &b->disk_op, b->file, b->buf + b->done,
-                        b->span_len - b->done, b->span_start + b->done);
-    if (rc < 0)
-        fail(b, -rc);
+    span_next(b, write_done, 1);
 }
 
 /* Short writes continue where they stopped; a zero-byte write would loop. */
@@ -199,13 +209,7 @@ static void read_done(bfs_disk_op_t *op, int res);
 
 static void read_next(bfs_bulk_t *b)
 {
-    int rc;
-
-    b->disk_op.cb = read_done;
-    rc = bfs_disk_read(&b->eng->disk, &b->disk_op, b->file, b->buf + b->done,
-                       b->span_len - b->done, b->span_start + b->done);
-    if (rc < 0)
-        fail(b, -rc);
+    span_next(b, read_done, 0);
 }
 
 /* 0 bytes means end of file. A short O_DIRECT read off a block boundary

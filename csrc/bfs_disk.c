@@ -209,26 +209,27 @@ static int queued(bfs_disk_t *disk, struct io_uring_sqe *sqe, bfs_disk_op_t *op)
     return 0;
 }
 
-int bfs_disk_write(bfs_disk_t *disk, bfs_disk_op_t *op, bfs_file_t *file, const void *buf,
-                   size_t len, uint64_t offset)
+static int transfer(bfs_disk_t *disk, bfs_disk_op_t *op, int opcode, bfs_file_t *file,
+                    const void *buf, size_t len, uint64_t offset)
 {
     struct io_uring_sqe *sqe = get_sqe(disk);
 
     if (!sqe)
         return -EBUSY;
-    io_uring_prep_write(sqe, file->fd, buf, (unsigned)len, offset);
+    io_uring_prep_rw(opcode, sqe, file->fd, buf, (unsigned)len, offset);
     return queued(disk, sqe, op);
+}
+
+int bfs_disk_write(bfs_disk_t *disk, bfs_disk_op_t *op, bfs_file_t *file, const void *buf,
+                   size_t len, uint64_t offset)
+{
+    return transfer(disk, op, IORING_OP_WRITE, file, buf, len, offset);
 }
 
 int bfs_disk_read(bfs_disk_t *disk, bfs_disk_op_t *op, bfs_file_t *file, void *buf,
                   size_t len, uint64_t offset)
 {
-    struct io_uring_sqe *sqe = get_sqe(disk);
-
-    if (!sqe)
-        return -EBUSY;
-    io_uring_prep_read(sqe, file->fd, buf, (unsigned)len, offset);
-    return queued(disk, sqe, op);
+    return transfer(disk, op, IORING_OP_READ, file, buf, len, offset);
 }
 
 int bfs_disk_fsync(bfs_disk_t *disk, bfs_disk_op_t *op, bfs_file_t *file, int datasync)

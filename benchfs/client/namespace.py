@@ -16,6 +16,7 @@ import stat
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from benchfs.client.permissions import EXECUTE, Credentials, permitted
 from benchfs.client.rpc import Request, Rpc
@@ -112,36 +113,41 @@ class Namespace:
         wanted = list(dict.fromkeys(paths))
         found: dict[str, Inode | None] = {}
         remote: dict[str, int] = {}
-        if not wanted:
-            return found
-        replies = self._rpc.run_retrying([
-            Request(self.rank_of_path(path), Op.LOOKUP, body=encode_request(Op.LOOKUP, path))
-            for path in wanted
-        ])
-        for path, reply in zip(wanted, replies, strict=True):
-            if reply.status == errno.ENOENT:
+        for path, answer in zip(wanted, self._ask(
+                [(self.rank_of_path(path), Op.LOOKUP, path) for path in wanted]), strict=True):
+            if answer is None:
                 found[path] = None
-            elif reply.status:
-                raise os_error(reply.status)
+            elif answer[1] is None:  # the inode lives on another server (renamed, linked)
+                remote[path] = answer[0]
             else:
-                ino, wire = decode_reply(reply.payload or b"")
-                if wire is None:
-                    remote[path] = ino
-                else:
-                    found[path] = Inode.from_wire(wire)
-        for path, ino in remote.items():
-            try:
-                found[path] = self.getattr(ino)
-            except FileNotFoundError:  # removed between the two requests
-                found[path] = None
+                found[path] = Inode.from_wire(answer[1])
+        # Their attributes in one more round, all at once; a miss means the inode
+        # was removed between the two requests.
+        for path, wire in zip(remote, self._ask(
+                [(self.rank_of_inode(ino), Op.GETATTR, ino) for ino in remote.values()]),
+                strict=True):
+            found[path] = None if wire is None else Inode.from_wire(wire)
         for path, inode in found.items():
             if inode is not None:
                 self.remember(path, inode)
         return found
 
-    def lookup_fresh(self, path: str) -> Inode | None:
-        """The current attributes of a canonical path, bypassing the cache."""
-        return self._fetch([path])[path]
+    def _ask(self, questions: list[tuple[int, Op, object]]) -> list[Any]:
+        """Pipelined one-argument metadata requests: each answer, or None for ENOENT."""
+        if not questions:
+            return []
+        replies = self._rpc.run_retrying([
+            Request(rank, op, body=encode_request(op, arg)) for rank, op, arg in questions
+        ])
+        answers: list[Any] = []
+        for reply in replies:
+            if reply.status == errno.ENOENT:
+                answers.append(None)
+            elif reply.status:
+                raise os_error(reply.status)
+            else:
+                answers.append(decode_reply(reply.payload or b""))
+        return answers
 
     # -- resolution -----------------------------------------------------------------------
 
