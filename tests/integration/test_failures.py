@@ -37,6 +37,10 @@ def _paths_on(client: benchfs.Client, rank: int, count: int) -> list[str]:
     return [p for p in (f"/f{i}" for i in range(1000)) if ring_rank(p) == rank][:count]
 
 
+# A call to a dead server must end (with an errno) instead of hanging: pytest-timeout
+# fails these tests if one does not, with room for the cluster's start and the
+# client's deadline several times over. The tests assert errnos, never durations.
+@pytest.mark.timeout(120)
 def test_killed_server_fails_calls_fast_with_errno(own_cluster: LocalCluster) -> None:
     settings = ClientSettings(timeout=TIMEOUT)
     with benchfs.connect(own_cluster.registry, settings) as client:
@@ -47,25 +51,21 @@ def test_killed_server_fails_calls_fast_with_errno(own_cluster: LocalCluster) ->
         os.kill(own_cluster.entries()[1].pid, signal.SIGKILL)
         time.sleep(0.2)
         for path in victim_paths:
-            started = time.monotonic()
             with pytest.raises(OSError) as failure:
                 client.stat(path)
-            # A hang check, not a speed check: it must end within the deadline.
-            assert time.monotonic() - started < 3 * TIMEOUT
             assert failure.value.errno in FAILURE_ERRNOS
         for path in survivor_paths:
             assert client.stat(path).st_size == 0
 
 
+@pytest.mark.timeout(120)
 def test_killed_server_fails_a_pending_read(own_cluster: LocalCluster) -> None:
     with benchfs.connect(own_cluster.registry, ClientSettings(timeout=TIMEOUT)) as client:
         fd = client.open("/spread.dat", os.O_CREAT | os.O_RDWR)
         client.write(fd, os.urandom(32 << 20))  # 8 chunks: every server holds some
         os.kill(own_cluster.entries()[2].pid, signal.SIGKILL)
-        started = time.monotonic()
         with pytest.raises(OSError) as failure:
             client.pread(fd, 32 << 20, 0)
-        assert time.monotonic() - started < 3 * TIMEOUT
         assert failure.value.errno in FAILURE_ERRNOS | {errno.ENOENT}
 
 

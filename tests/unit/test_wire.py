@@ -106,8 +106,7 @@ def test_header_pack_out_of_range(fields: dict[str, int]) -> None:
 
 def test_constants_match_the_engine_header() -> None:
     headers = sorted(CSRC.glob("*.h"))
-    if not headers:
-        pytest.skip("no C headers in csrc/")
+    assert headers, "csrc/ holds the engine's headers"
     text = "\n".join(h.read_text() for h in headers)
     pattern = r"#define (BFS_\w+) (0x[0-9a-fA-F]+|\d+)"
     defines = {m[1]: int(m[2], 0) for m in re.finditer(pattern, text)}
