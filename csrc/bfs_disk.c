@@ -30,6 +30,7 @@ int bfs_disk_init(bfs_disk_t *disk, const char *data_dir, unsigned ring_entries,
     bfs_list_init(&disk->lru);
     disk->o_direct = o_direct;
     disk->poll_op.cb = poll_done;
+    disk->done_tail = &disk->done;
     if (data_dir) {
         size_t n = strlen(data_dir) + sizeof("/chunks");
         disk->chunk_dir = malloc(n);
@@ -62,6 +63,7 @@ static void drain(bfs_disk_t *disk)
     struct io_uring_cqe *cqe;
     int rc;
 
+    bfs_disk_reap(disk);
     while (disk->inflight) {
         io_uring_submit(&disk->ring);
         rc = io_uring_wait_cqe(&disk->ring, &cqe);
@@ -220,9 +222,23 @@ static int transfer(bfs_disk_t *disk, bfs_disk_op_t *op, int opcode, bfs_file_t 
     return queued(disk, sqe, op);
 }
 
+static void finished_now(bfs_disk_t *disk, bfs_disk_op_t *op, int res)
+{
+    op->res = res;
+    op->next = NULL;
+    *disk->done_tail = op;
+    disk->done_tail = &op->next;
+}
+
 int bfs_disk_write(bfs_disk_t *disk, bfs_disk_op_t *op, bfs_file_t *file, const void *buf,
                    size_t len, uint64_t offset)
 {
+    if (!disk->o_direct && len <= BFS_DISK_SYNC_WRITE_MAX) {
+        ssize_t n = pwrite(file->fd, buf, len, (off_t)offset);
+
+        finished_now(disk, op, n < 0 ? -errno : (int)n);
+        return 0;
+    }
     return transfer(disk, op, IORING_OP_WRITE, file, buf, len, offset);
 }
 
@@ -257,12 +273,26 @@ int bfs_disk_arm_poll(bfs_disk_t *disk, int fd)
     return 0;
 }
 
+/* Callbacks may start more operations, finished at once or not: both lists
+ * are read until empty. */
 unsigned bfs_disk_reap(bfs_disk_t *disk)
 {
     struct io_uring_cqe *cqe;
     unsigned n = 0;
 
-    while (io_uring_peek_cqe(&disk->ring, &cqe) == 0) {
+    for (;;) {
+        bfs_disk_op_t *now = disk->done;
+
+        if (now) {
+            disk->done = now->next;
+            if (!disk->done)
+                disk->done_tail = &disk->done;
+            now->cb(now, now->res);
+            n++;
+            continue;
+        }
+        if (io_uring_peek_cqe(&disk->ring, &cqe) != 0)
+            break;
         bfs_disk_op_t *op = io_uring_cqe_get_data(cqe);
         int res = cqe->res;
 

@@ -77,6 +77,24 @@ static int evq_drain(bfs_evq_t *q, bfs_event_t *out, int max)
     return n;
 }
 
+/* Takes the REPLY event of req_id out of the queue, keeping the others in order. */
+static int evq_take_reply(bfs_evq_t *q, uint64_t req_id, bfs_event_t *out)
+{
+    for (size_t i = 0; i < q->len; i++) {
+        bfs_event_t *ev = &q->ev[(q->head + i) % q->cap];
+
+        if (ev->kind != BFS_EV_REPLY || ev->req_id != req_id)
+            continue;
+        *out = *ev;
+        for (size_t j = i; j > 0; j--)
+            q->ev[(q->head + j) % q->cap] = q->ev[(q->head + j - 1) % q->cap];
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+        return 1;
+    }
+    return 0;
+}
+
 /* REQUEST data belongs to its pending request and is freed with it. */
 static void evq_fini(bfs_evq_t *q)
 {
@@ -263,6 +281,48 @@ int bfs_progress(bfs_engine_t *eng, int timeout_ms, bfs_event_t *events, int max
             return rc;
     }
     return evq_drain(&eng->evq, events, max_events);
+}
+
+/* The loop of bfs_progress, run until one reply instead of any event. */
+int bfs_call(bfs_engine_t *eng, uint64_t conn, uint32_t opcode, uint64_t ino, uint64_t offset,
+             uint64_t length, const void *body, size_t body_len, void *recv_buf,
+             size_t recv_cap, int timeout_ms, bfs_call_result_t *out)
+{
+    uint64_t deadline = now_ns() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000u;
+    uint64_t spin_end;
+    bfs_event_t ev;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = bfs_send(eng, conn, opcode, ino, offset, length, body, body_len, recv_buf, recv_cap,
+                  &out->req_id);
+    if (rc < 0)
+        return rc;
+    spin_end = now_ns() + (uint64_t)eng->cfg.spin_us * 1000u;
+    for (;;) {
+        poll_once(eng);
+        if (evq_take_reply(&eng->evq, out->req_id, &ev))
+            break;
+        if (now_ns() >= deadline) {
+            out->events_pending = (uint32_t)eng->evq.len;
+            return -ETIMEDOUT;
+        }
+        if (now_ns() < spin_end)
+            continue;
+        rc = sleep_once(eng, deadline);
+        if (rc < 0) {
+            /* EINTR: a signal, whose Python handler must run now; the caller
+             * waits for the reply through bfs_progress afterwards. */
+            out->events_pending = (uint32_t)eng->evq.len;
+            return rc;
+        }
+    }
+    out->status = ev.status;
+    out->length = ev.length;
+    out->data = ev.data;
+    out->data_len = ev.data_len;
+    out->events_pending = (uint32_t)eng->evq.len;
+    return 0;
 }
 
 void bfs_event_release(bfs_engine_t *eng, void *data)

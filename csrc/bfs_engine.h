@@ -121,6 +121,27 @@ int bfs_reply(bfs_engine_t *eng, uint64_t handle, int32_t status, const void *bo
  * or a negative errno. A signal ends the wait early (returns 0). */
 int bfs_progress(bfs_engine_t *eng, int timeout_ms, bfs_event_t *events, int max_events);
 
+/* One request sent and its reply awaited in a single call: what a synchronous
+ * client does for every small operation, without an event per reply.
+ * Arguments as bfs_send. Returns 0 with *out filled in when the reply came
+ * (its data, if any, freed with bfs_event_release), -ETIMEDOUT after
+ * timeout_ms or -EINTR on a signal, with the request still pending (its
+ * REPLY event comes later through bfs_progress), or a negative errno when it
+ * could not be sent. out->req_id is set whenever the request was sent.
+ * Other events that arrive meanwhile stay queued for bfs_progress;
+ * out->events_pending says how many there are. */
+typedef struct {
+    uint64_t req_id;
+    int32_t status;
+    uint32_t events_pending;
+    uint64_t length;
+    void *data;
+    uint64_t data_len;
+} bfs_call_result_t;
+int bfs_call(bfs_engine_t *eng, uint64_t conn, uint32_t opcode, uint64_t ino, uint64_t offset,
+             uint64_t length, const void *body, size_t body_len, void *recv_buf,
+             size_t recv_cap, int timeout_ms, bfs_call_result_t *out);
+
 /* Frees the data of a REPLY event that had no recv_buf. */
 void bfs_event_release(bfs_engine_t *eng, void *data);
 

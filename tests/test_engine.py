@@ -122,6 +122,46 @@ def test_many_requests_in_flight_each_get_one_reply(server: ServerThread,
     assert {r: e.payload for r, e in replies.items()} == {r: b[::-1] for r, b in bodies.items()}
 
 
+def test_call_sends_and_returns_the_reply_in_one_step(server: ServerThread,
+                                                     client: Engine) -> None:
+    conn = client.connect("127.0.0.1", server.port)
+    req_id, reply = client.call(conn, OP_ECHO, 7, 9, 11, b"hello", None, 5000)
+    assert reply is not None and reply.req_id == req_id
+    assert (reply.kind, reply.status, reply.payload, reply.length) == (
+        EventKind.REPLY, 0, b"olleh", 5)
+    _, failed = client.call(conn, OP_FAIL, errno.EROFS, 0, 0, None, None, 5000)
+    assert failed is not None and (failed.status, failed.payload) == (errno.EROFS, b"")
+    buf = bytearray(1 << 20)
+    _, into = client.call(conn, OP_BIG, 4, 0, 1 << 20, None, buf, 5000)
+    assert into is not None and into.payload is None and into.length == 1 << 20
+    assert bytes(buf) == pattern(1 << 20, seed=4)
+    assert client.events_pending == 0
+
+
+def test_call_out_of_time_leaves_the_request_pending(server: ServerThread,
+                                                      client: Engine) -> None:
+    """A call whose reply is late returns (id, None); the reply still arrives once,
+    as an ordinary REPLY event, and other calls keep working meanwhile."""
+    conn = client.connect("127.0.0.1", server.port)
+    held_id, reply = client.call(conn, OP_HOLD, 0, 0, 0, b"keep me", None, 50)
+    assert reply is None
+    until(lambda: len(server.held) == 1)
+    _, echo = client.call(conn, OP_ECHO, 0, 0, 0, b"ab", None, 5000)
+    assert echo is not None and echo.payload == b"ba"
+    server.call(lambda engine: engine.reply(server.held[0].req_id, 0, b"late"))
+    late = wait_reply(client, held_id)
+    assert (late.status, late.payload) == (0, b"late")
+
+
+def test_call_on_a_closed_connection_fails_locally(server: ServerThread,
+                                                   client: Engine) -> None:
+    conn = client.connect("127.0.0.1", server.port)
+    client.disconnect(conn)
+    with pytest.raises(OSError) as info:
+        client.call(conn, OP_ECHO, 0, 0, 0, b"x", None, 1000)
+    assert info.value.errno == errno.ENOTCONN
+
+
 # -- bulk paths served in C ------------------------------------------------------
 
 

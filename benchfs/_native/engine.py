@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import errno
 import os
 from dataclasses import dataclass, field, fields
 from types import TracebackType
@@ -62,6 +63,10 @@ class _Lib(Protocol):
     ) -> int: ...
     def bfs_reply(self, eng: Any, handle: int, status: int, body: Any, body_len: int) -> int: ...
     def bfs_progress(self, eng: Any, timeout_ms: int, events: Any, max_events: int) -> int: ...
+    def bfs_call(
+        self, eng: Any, conn: int, opcode: int, ino: int, offset: int, length: int,
+        body: Any, body_len: int, recv_buf: Any, recv_cap: int, timeout_ms: int, out: Any,
+    ) -> int: ...
     def bfs_event_release(self, eng: Any, data: Any) -> None: ...
     def bfs_chunk_truncate(self, eng: Any, ino: int, size: int) -> int: ...
     def bfs_chunk_remove(self, eng: Any, ino: int) -> int: ...
@@ -207,6 +212,10 @@ class Engine:
         # Buffers the engine points at, kept alive until the REPLY event of
         # their request: this is what makes zero-copy sends and receives safe.
         self._inflight: dict[int, tuple[Any, Any]] = {}
+        self._call_out: Any = ffi.new("bfs_call_result_t *")
+        # Events queued in the engine that ``call`` did not hand out; collect
+        # them with ``progress(0)``.
+        self.events_pending = 0
 
     @staticmethod
     def _c_config(config: EngineConfig) -> tuple[Any, list[Any]]:
@@ -285,6 +294,39 @@ class Engine:
         # A from_buffer cdata keeps its Python object (and so the memory) alive.
         self._inflight[req_id] = (body_c, recv_c)
         return req_id
+
+    def call(self, conn: int, opcode: int, ino: int, offset: int, length: int,
+             body: BytesLike | None, recv_into: BytesLike | None,
+             timeout_ms: int) -> tuple[int, Event | None]:
+        """Send one request and wait for its reply in one C call (no event batch).
+
+        Returns ``(req_id, the REPLY event)``, or ``(req_id, None)`` when
+        ``timeout_ms`` passed or a signal arrived first: the request is then
+        pending as if ``send`` had sent it, its REPLY coming through ``progress``.
+        OSError when it could not be sent.
+        """
+        eng = self._handle()
+        body_c = ffi.from_buffer(body) if body is not None else ffi.NULL
+        recv_c = (ffi.from_buffer(recv_into, require_writable=True)
+                  if recv_into is not None else ffi.NULL)
+        out = self._call_out
+        status = lib.bfs_call(eng, conn, opcode, ino, offset, length,
+                              body_c, len(body_c) if body is not None else 0,
+                              recv_c, len(recv_c) if recv_into is not None else 0,
+                              timeout_ms, out)
+        self.events_pending = out.events_pending
+        if status in (-errno.ETIMEDOUT, -errno.EINTR):
+            self._inflight[out.req_id] = (body_c, recv_c)
+            return int(out.req_id), None
+        _check(status)
+        payload: bytes | None = None
+        if out.data != ffi.NULL:
+            payload = ffi.buffer(out.data, out.data_len)[:]
+            lib.bfs_event_release(eng, out.data)
+        elif recv_into is None:
+            payload = b""  # an empty reply, as opposed to one received in place
+        return int(out.req_id), Event(EventKind.REPLY, out.status, out.req_id, conn, opcode,
+                                      ino, offset, out.length, payload)
 
     def send_raw(self, conn: int, header: bytes, body: bytes = b"") -> None:
         """Send arbitrary header bytes (tests of malformed input). Copied."""

@@ -124,7 +124,7 @@ class FileIO(ClientCore):
             base = self._base_dir(dir_fd, path)
             parent_abs = f"{base}/{parent_text}" if parent_text else base
         creds = self._creds()
-        where = self._ns.resolve(parent_abs, creds, True, path)
+        where = self._ns.resolve(parent_abs, creds, True, path, fresh_final=False)
         parent = where.inode
         if (parent is None or not stat.S_ISDIR(parent.mode) or (
                 self._ns.enforce_permissions and not permitted(parent, creds, WRITE | 1))):

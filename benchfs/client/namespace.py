@@ -152,14 +152,16 @@ class Namespace:
     # -- resolution -----------------------------------------------------------------------
 
     def resolve(self, path: str, creds: Credentials, follow: bool, filename: object,
-                trailing_slash: bool = False) -> Resolved:
+                trailing_slash: bool = False, fresh_final: bool = True) -> Resolved:
         """Resolve an absolute path. The last component may be missing (inode None);
-        every other problem raises the OSError Linux would."""
+        every other problem raises the OSError Linux would. ``fresh_final`` False: a
+        cached directory will do for the last component too (the caller resolves a
+        directory to work in, as for the ancestors, not to report its attributes)."""
         self._before_reading()
         hops = 0
         pending = [c for c in path.split("/") if c]
         current = "/"
-        memo = self._prefetch(pending)
+        memo = self._prefetch_below("/", pending, {}, fresh_final)
         root = self._require(memo, "/", filename)
         current_inode = root
         parent = root
@@ -197,7 +199,7 @@ class Namespace:
                     current, current_inode = "/", root
                     parent = root
                 pending[:0] = [c for c in target.split("/") if c]
-                memo.update(self._prefetch_below(current, pending, memo))
+                memo.update(self._prefetch_below(current, pending, memo, fresh_final))
                 continue
             if last:
                 return Resolved(candidate, inode, current_inode)
@@ -206,11 +208,9 @@ class Namespace:
             parent, current, current_inode = current_inode, candidate, inode
         return Resolved(current, current_inode, parent)
 
-    def _prefetch(self, components: list[str]) -> dict[str, Inode | None]:
-        return self._prefetch_below("/", components, {})
-
     def _prefetch_below(self, start: str, components: list[str],
-                        memo: dict[str, Inode | None]) -> dict[str, Inode | None]:
+                        memo: dict[str, Inode | None],
+                        fresh_final: bool) -> dict[str, Inode | None]:
         """Fetch, in one round, every prefix the walk will need, up to the first ``..``
         (past which the physical path is unknown until symlinks are resolved)."""
         known: dict[str, Inode | None] = {}
@@ -223,7 +223,8 @@ class Namespace:
         to_fetch = []
         # The final component is always asked for: callers want its current
         # attributes (stat after a chmod), not the cached ones.
-        final = prefixes[-1] if ".." not in components and len(prefixes) > 1 else None
+        final = (prefixes[-1] if fresh_final and ".." not in components and len(prefixes) > 1
+                 else None)
         for prefix in prefixes:
             cached = None if prefix == final else self._cached(prefix)
             if cached is not None:

@@ -9,33 +9,40 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 
 from benchfs.core.records import Inode
 
 READ, WRITE, EXECUTE = 4, 2, 1
 
 
-@dataclass(frozen=True)
 class Credentials:
-    uid: int
-    gid: int
-    groups: frozenset[int]
+    """A process's identity for permission checks. The supplementary groups are
+    read when first needed: most checks are decided by the uid alone."""
+
+    __slots__ = ("uid", "gid", "is_root", "_groups")
+
+    def __init__(self, uid: int, gid: int, groups: frozenset[int] | None = None) -> None:
+        self.uid = uid
+        self.gid = gid
+        self.is_root = uid == 0
+        self._groups = groups
 
     @classmethod
     def effective(cls) -> Credentials:
-        return cls(os.geteuid(), os.getegid(), frozenset(os.getgroups()) | {os.getegid()})
+        return cls(os.geteuid(), os.getegid())
 
     @classmethod
     def real(cls) -> Credentials:
-        return cls(os.getuid(), os.getgid(), frozenset(os.getgroups()) | {os.getgid()})
+        return cls(os.getuid(), os.getgid())
 
     @property
-    def is_root(self) -> bool:
-        return self.uid == 0
+    def groups(self) -> frozenset[int]:
+        if self._groups is None:
+            self._groups = frozenset(os.getgroups()) | {self.gid}
+        return self._groups
 
     def in_group(self, gid: int) -> bool:
-        return gid in self.groups
+        return gid == self.gid or gid in self.groups
 
 
 def permitted(inode: Inode, creds: Credentials, want: int) -> bool:

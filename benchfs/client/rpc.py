@@ -97,10 +97,12 @@ class Rpc:
         self._conn_of_request[req_id] = conn
         return req_id
 
-    def wait(self, req_ids: Sequence[int]) -> list[Event]:
-        """The reply events of ``req_ids``, in that order, within the deadline."""
+    def wait(self, req_ids: Sequence[int], deadline: float | None = None) -> list[Event]:
+        """The reply events of ``req_ids``, in that order, by ``deadline``
+        (``time.monotonic()``; default: the call timeout from now)."""
         wanted = set(req_ids)
-        deadline = time.monotonic() + self.timeout
+        if deadline is None:
+            deadline = time.monotonic() + self.timeout
         while not wanted.issubset(self._replies):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -147,6 +149,8 @@ class Rpc:
         return replies
 
     def _run_once(self, requests: Sequence[Request]) -> list[Event]:
+        if len(requests) == 1:
+            return [self._call_one(requests[0])]
         req_ids = []
         try:
             for request in requests:
@@ -157,6 +161,26 @@ class Rpc:
             if len(req_ids) != len(requests) and req_ids:
                 self._drain(req_ids)
         return self.wait(req_ids)
+
+    def _call_one(self, request: Request) -> Event:
+        """A single request: sent and awaited in one engine call (the common case
+        of a synchronous client), with the same deadline and failure handling."""
+        conn = self._connection(request.rank)
+        deadline = time.monotonic() + self.timeout
+        try:
+            req_id, reply = self._engine.call(
+                conn, int(request.op), request.ino, request.offset, request.length,
+                request.body, request.recv_into, int(self.timeout * 1000))
+        except OSError:
+            self._drop_connection(conn)
+            raise
+        if self._engine.events_pending:
+            for event in self._engine.progress(0):
+                self._absorb(event)
+        if reply is None:  # out of time, or a signal came first: wait as for any send
+            self._conn_of_request[req_id] = conn
+            return self.wait([req_id], deadline)[0]
+        return reply
 
     def _drain(self, req_ids: list[int]) -> None:
         try:

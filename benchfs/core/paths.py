@@ -48,6 +48,8 @@ def fspath_of(path: object, func: str, allow_fd: bool = False) -> str:
     encoded for the file system raises UnicodeEncodeError, as ``os`` does.
     """
     value: object = path
+    if type(value) is str and value.isascii() and "\0" not in value:
+        return value  # the common case: nothing to convert or refuse
     if not isinstance(value, (str, bytes)):
         if _BUFFER_PATHS_ALLOWED and isinstance(value, bytearray | memoryview):
             warnings.warn(str(_type_error(value, func, allow_fd)), DeprecationWarning, stacklevel=2)
@@ -93,6 +95,16 @@ def normalize(path: str, cwd: str = "/") -> str:
             continue
         parts.append(part)
     return "/" + "/".join(parts)
+
+
+def is_normalized(path: str) -> bool:
+    """Whether ``normalize(path) == path``, without building the normal form: an
+    absolute path with no empty, ``.`` or ``..`` component and no trailing slash
+    (servers check this for every path they are sent)."""
+    if path == "/":
+        return True
+    return (path.startswith("/") and not path.endswith(("/", "/.", "/.."))
+            and "//" not in path and "/./" not in path and "/../" not in path)
 
 
 def had_trailing_slash(path: str) -> bool:
@@ -149,6 +161,8 @@ def check_name_lengths(path: str) -> int | None:
     Call it on the caller's path before normalisation: Linux checks what it was given,
     including components that ``..`` would later remove.
     """
+    if len(path) <= NAME_MAX // 4:
+        return None  # no character encodes to more than 4 bytes
     encoded = os.fsencode(path)
     if len(encoded) > PATH_MAX - 1:
         return errno.ENAMETOOLONG

@@ -17,6 +17,7 @@ import struct
 from collections.abc import Sequence
 
 _CHUNK_KEY = struct.Struct("<QQ")
+_MEMO_SIZE = 1 << 16
 
 
 def ring_hash(key: bytes) -> int:
@@ -38,7 +39,7 @@ def chunk_key(ino: int, chunk_index: int) -> bytes:
 class PlacementRing:
     """A consistent-hash ring over server ids, with virtual nodes."""
 
-    __slots__ = ("servers", "vnodes", "_points", "_owners")
+    __slots__ = ("servers", "vnodes", "_points", "_owners", "_memo")
 
     servers: tuple[str, ...]
     vnodes: int
@@ -63,6 +64,9 @@ class PlacementRing:
         )
         self._points: list[int] = [point for point, _ in points]
         self._owners: list[str] = [server for _, server in points]
+        # Placement of recent paths and chunks: every request asks, and the same
+        # names come back again and again (a directory, a file's chunks).
+        self._memo: dict[str | tuple[int, int], str] = {}
 
     def __repr__(self) -> str:
         return f"PlacementRing({list(self.servers)!r}, vnodes={self.vnodes})"
@@ -92,10 +96,19 @@ class PlacementRing:
                 result.append(server)
         return result
 
+    def _memoized(self, key: str | tuple[int, int], placement_key: bytes) -> str:
+        if len(self._memo) >= _MEMO_SIZE:
+            self._memo.clear()  # cheaper than LRU bookkeeping on every hit
+        server = self._memo[key] = self.lookup(placement_key)
+        return server
+
     def server_for_path(self, path: str) -> str:
         """The metadata server of a normalised path."""
-        return self.lookup(path_key(path))
+        server = self._memo.get(path)
+        return server if server is not None else self._memoized(path, path_key(path))
 
     def server_for_chunk(self, ino: int, chunk_index: int) -> str:
         """The data server of chunk ``chunk_index`` of inode ``ino``."""
-        return self.lookup(chunk_key(ino, chunk_index))
+        key = (ino, chunk_index)
+        server = self._memo.get(key)
+        return server if server is not None else self._memoized(key, chunk_key(ino, chunk_index))

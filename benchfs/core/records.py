@@ -50,11 +50,6 @@ def inode_owner(ino: int) -> int:
     return ino >> COUNTER_BITS
 
 
-def _is_int(value: object) -> bool:
-    # bool is an int subclass, but True is never a valid inode, size or time.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 @dataclass(slots=True)
 class Inode:
     """The attributes of one file, directory or symlink."""
@@ -80,20 +75,23 @@ class Inode:
     @classmethod
     def from_wire(cls, v: object) -> Inode:
         """Rebuild an inode from ``to_wire`` output; MalformedFrame on any other shape."""
-        if not isinstance(v, (list, tuple)) or len(v) != 11:
+        if type(v) is not list and type(v) is not tuple or len(v) != 11:  # noqa: E721
             raise MalformedFrame(f"inode record must be an 11-item array, not {v!r:.80}")
-        ints = v[:9]
-        if not all(_is_int(x) for x in ints):
+        ino, mode, uid, gid, size, nlink, atime_ns, mtime_ns, ctime_ns, target, inline = v
+        # Exact type checks: bool is an int subclass, but True is never a valid
+        # inode, size or time (and this runs for every reply that carries attributes).
+        if not (type(ino) is int and type(mode) is int and type(uid) is int  # noqa: E721
+                and type(gid) is int and type(size) is int and type(nlink) is int
+                and type(atime_ns) is int and type(mtime_ns) is int
+                and type(ctime_ns) is int):
             raise MalformedFrame(f"inode record has a non-integer attribute: {v!r:.80}")
         # Times may be before 1970; everything else is unsigned.
-        if any(x < 0 for x in ints[:6]):
+        if min(ino, mode, uid, gid, size, nlink) < 0:
             raise MalformedFrame(f"inode record has a negative attribute: {v!r:.80}")
-        target, inline = v[9], v[10]
-        if target is not None and not isinstance(target, str):
+        if target is not None and type(target) is not str:  # noqa: E721
             raise MalformedFrame("inode target must be str or nil")
-        if inline is not None and not isinstance(inline, bytes):
+        if inline is not None and type(inline) is not bytes:  # noqa: E721
             raise MalformedFrame("inode inline data must be bin or nil")
-        ino, mode, uid, gid, size, nlink, atime_ns, mtime_ns, ctime_ns = ints
         return cls(ino, mode, uid, gid, size, nlink, atime_ns, mtime_ns, ctime_ns, target, inline)
 
     def to_stat_result(self, dev: int, blksize: int) -> os.stat_result:

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgpack
 
-from benchfs.core.paths import normalize
+from benchfs.core.paths import is_normalized
 
 # -- the fixed header ---------------------------------------------------------
 
@@ -176,6 +176,15 @@ Problem = tuple[type[Exception], str]
 
 def _field_problem(op: Op, name: str, kind: FieldType, value: object) -> Problem | None:
     """Why ``value`` is not valid for field ``name`` of ``op``: (exception type, message)."""
+    # Valid values of the exact type are by far the common case: settled first.
+    if kind is int and type(value) is int:
+        if 0 <= value < _U64:
+            return None
+    elif kind is str and type(value) is str:
+        if name not in PATH_FIELDS or ("\0" not in value and is_normalized(value)):
+            return None
+    elif type(value) is kind and (kind is bool or kind is bytes):
+        return None
     if kind is bool:
         if not isinstance(value, bool):
             return TypeError, f"{op.name}.{name} must be bool, not {type(value).__name__}"
@@ -202,7 +211,7 @@ def _field_problem(op: Op, name: str, kind: FieldType, value: object) -> Problem
     if kind is str:
         if not isinstance(value, str):
             return TypeError, f"{op.name}.{name} must be str, not {type(value).__name__}"
-        if name in PATH_FIELDS and ("\0" in value or normalize(value) != value):
+        if name in PATH_FIELDS and ("\0" in value or not is_normalized(value)):
             return ValueError, f"{op.name}.{name} must be a normalised absolute path: {value!r:.80}"
         return None
     if kind is dict:
@@ -251,8 +260,9 @@ def encode_request(op: Op, *args: object) -> bytes:
         raise ValueError(f"{op!r} has no metadata request body")
     if len(args) != len(fields):
         raise TypeError(f"{Op(op).name} takes {len(fields)} fields, got {len(args)}")
+    known = Op(op)
     for (name, kind), value in zip(fields, args, strict=True):
-        problem = _field_problem(Op(op), name, kind, value)
+        problem = _field_problem(known, name, kind, value)
         if problem is not None:
             exc_type, message = problem
             raise exc_type(message)

@@ -22,6 +22,7 @@ from benchfs.core.paths import (
     fspath_of,
     had_trailing_slash,
     is_ancestor,
+    is_normalized,
     normalize,
     split,
 )
@@ -176,6 +177,11 @@ def test_normalize_agrees_with_posixpath(path: str, cwd: str) -> None:
     assert result.startswith("/") and "//" not in result
     assert result == "/" or not result.endswith("/")
     assert "/./" not in result + "/" and "/../" not in result + "/"
+
+
+@given(path_texts)
+def test_is_normalized_is_normalize_leaving_the_path_alone(path: str) -> None:
+    assert is_normalized(path) == (path.startswith("/") and normalize(path) == path)
 
 
 # -- had_trailing_slash -----------------------------------------------------------
