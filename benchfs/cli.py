@@ -20,7 +20,7 @@ from benchfs.bench.options import (
     size_text,
 )
 from benchfs.registry import DEFAULT_CHUNK_SIZE
-from benchfs.settings import DEFAULT_SPIN_US
+from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
 
 
 def _size(text: str) -> int:
@@ -65,7 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         else Path(args.data_dir) / str(rank),
         registry=Path(args.registry), rank=rank or 0, servers=args.servers or size or 1,
         host=args.host, port=args.port, chunk_size=args.chunk_size, spin_us=args.spin_us,
-        o_direct=args.o_direct,
+        o_direct=args.o_direct, direct_min=args.direct_min,
     )
     Server(options).run()
     return 0
@@ -181,8 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--spin-us", type=int, default=DEFAULT_SPIN_US,
                        help="busy-poll before sleeping")
     serve.add_argument("--o-direct", action=argparse.BooleanOptionalAction, default=False,
-                       help="store chunk data with O_DIRECT, bypassing the page cache "
+                       help="store all chunk data with O_DIRECT, bypassing the page cache "
                             "(default: %(default)s)")
+    serve.add_argument("--direct-min", type=_size, default=DEFAULT_DIRECT_MIN,
+                       help="otherwise, block-aligned transfers of at least this size bypass "
+                            "the page cache, smaller ones use it; 0: all buffered "
+                            "(default: %(default)s bytes)")
     serve.set_defaults(func=cmd_serve)
 
     cluster = commands.add_parser("cluster", help="start/stop a local cluster")

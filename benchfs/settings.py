@@ -32,6 +32,12 @@ def _env_float(name: str, default: float) -> float:
 # (create 2.2k -> 3.1k/s, stat 6.7k -> 9.2k/s against 20 µs).
 DEFAULT_SPIN_US = 100
 
+# Servers move block-aligned transfers of at least this size with O_DIRECT and
+# smaller ones through the page cache. On this machine class a buffered write
+# runs at about a fifth of the disk's O_DIRECT speed (page-cache allocation in the
+# VM), while small random I/O needs the cache: see docs/benchmarks.md.
+DEFAULT_DIRECT_MIN = 256 << 10
+
 
 @dataclass(frozen=True)
 class ClientSettings:

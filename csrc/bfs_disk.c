@@ -1,5 +1,6 @@
 #define _GNU_SOURCE /* O_DIRECT */
 #include "bfs_disk.h"
+#include "bfs_direct.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +22,8 @@ static void poll_done(bfs_disk_op_t *op, int res)
     bfs_container_of(op, bfs_disk_t, poll_op)->poll_armed = 0;
 }
 
-int bfs_disk_init(bfs_disk_t *disk, const char *data_dir, unsigned ring_entries, int o_direct)
+int bfs_disk_init(bfs_disk_t *disk, const char *data_dir, unsigned ring_entries, int o_direct,
+                  uint32_t direct_min)
 {
     int rc;
 
@@ -29,6 +31,7 @@ int bfs_disk_init(bfs_disk_t *disk, const char *data_dir, unsigned ring_entries,
     bfs_map_init(&disk->files);
     bfs_list_init(&disk->lru);
     disk->o_direct = o_direct;
+    disk->direct_min = direct_min;
     disk->poll_op.cb = poll_done;
     disk->done_tail = &disk->done;
     if (data_dir) {
@@ -53,6 +56,8 @@ static void close_file(bfs_disk_t *disk, bfs_file_t *f)
         disk->nfiles--;
     }
     close(f->fd);
+    if (f->dfd >= 0)
+        close(f->dfd);
     free(f);
 }
 
@@ -114,10 +119,10 @@ static int make_dirs(const char *dir)
     return 0;
 }
 
-static int open_chunk(const bfs_disk_t *disk, uint64_t ino, int create)
+static int open_chunk(const bfs_disk_t *disk, uint64_t ino, int create, int direct)
 {
     char path[PATH_MAX];
-    int flags = O_RDWR | O_CLOEXEC | (disk->o_direct ? O_DIRECT : 0) | (create ? O_CREAT : 0);
+    int flags = O_RDWR | O_CLOEXEC | (direct ? O_DIRECT : 0) | (create ? O_CREAT : 0);
     int fd, rc;
 
     chunk_path(disk, ino, path, sizeof(path));
@@ -154,6 +159,7 @@ static int cache_file(bfs_disk_t *disk, uint64_t ino, int fd, bfs_file_t **out)
     }
     f->ino = ino;
     f->fd = fd;
+    f->dfd = -1;
     bfs_list_init(&f->writes);
     bfs_list_push_front(&disk->lru, &f->lru);
     disk->nfiles++;
@@ -170,7 +176,7 @@ int bfs_disk_pin(bfs_disk_t *disk, uint64_t ino, int create, bfs_file_t **out)
         return -EROFS;
     f = bfs_map_get(&disk->files, ino);
     if (!f) {
-        fd = open_chunk(disk, ino, create);
+        fd = open_chunk(disk, ino, create, disk->o_direct);
         if (fd < 0)
             return fd;
         if (disk->nfiles >= BFS_DISK_MAX_OPEN)
@@ -211,14 +217,35 @@ static int queued(bfs_disk_t *disk, struct io_uring_sqe *sqe, bfs_disk_op_t *op)
     return 0;
 }
 
-static int transfer(bfs_disk_t *disk, bfs_disk_op_t *op, int opcode, bfs_file_t *file,
-                    const void *buf, size_t len, uint64_t offset)
+/* The descriptor a transfer goes through: in hybrid mode the O_DIRECT one
+ * for a large aligned transfer (opened on first use), else the file's own. */
+static int transfer_fd(bfs_disk_t *disk, bfs_file_t *file, const void *buf, size_t len,
+                       uint64_t offset)
+{
+    if (disk->o_direct || !disk->direct_min || disk->direct_unsupported ||
+        len < disk->direct_min || (offset | len | (uintptr_t)buf) % BFS_DIRECT_BLOCK)
+        return file->fd;
+    if (file->dfd < 0) {
+        file->dfd = open_chunk(disk, file->ino, 0, 1);
+        if (file->dfd == -EINVAL)
+            disk->direct_unsupported = 1;
+        if (file->dfd < 0) {
+            file->dfd = -1;
+            return file->fd;
+        }
+    }
+    disk->direct_ops++;
+    return file->dfd;
+}
+
+static int transfer(bfs_disk_t *disk, bfs_disk_op_t *op, int opcode, int fd, const void *buf,
+                    size_t len, uint64_t offset)
 {
     struct io_uring_sqe *sqe = get_sqe(disk);
 
     if (!sqe)
         return -EBUSY;
-    io_uring_prep_rw(opcode, sqe, file->fd, buf, (unsigned)len, offset);
+    io_uring_prep_rw(opcode, sqe, fd, buf, (unsigned)len, offset);
     return queued(disk, sqe, op);
 }
 
@@ -233,19 +260,22 @@ static void finished_now(bfs_disk_t *disk, bfs_disk_op_t *op, int res)
 int bfs_disk_write(bfs_disk_t *disk, bfs_disk_op_t *op, bfs_file_t *file, const void *buf,
                    size_t len, uint64_t offset)
 {
-    if (!disk->o_direct && len <= BFS_DISK_SYNC_WRITE_MAX) {
-        ssize_t n = pwrite(file->fd, buf, len, (off_t)offset);
+    int fd = transfer_fd(disk, file, buf, len, offset);
+
+    if (!disk->o_direct && fd == file->fd && len <= BFS_DISK_SYNC_WRITE_MAX) {
+        ssize_t n = pwrite(fd, buf, len, (off_t)offset);
 
         finished_now(disk, op, n < 0 ? -errno : (int)n);
         return 0;
     }
-    return transfer(disk, op, IORING_OP_WRITE, file, buf, len, offset);
+    return transfer(disk, op, IORING_OP_WRITE, fd, buf, len, offset);
 }
 
 int bfs_disk_read(bfs_disk_t *disk, bfs_disk_op_t *op, bfs_file_t *file, void *buf,
                   size_t len, uint64_t offset)
 {
-    return transfer(disk, op, IORING_OP_READ, file, buf, len, offset);
+    return transfer(disk, op, IORING_OP_READ, transfer_fd(disk, file, buf, len, offset), buf,
+                    len, offset);
 }
 
 int bfs_disk_fsync(bfs_disk_t *disk, bfs_disk_op_t *op, bfs_file_t *file, int datasync)

@@ -37,6 +37,7 @@ struct bfs_disk_op {
 typedef struct {
     uint64_t ino;
     int fd;
+    int dfd;         /* the same file opened with O_DIRECT (hybrid mode), or -1 */
     unsigned users;  /* operations holding this file; eviction waits for 0 */
     int detached;    /* removed from the cache (unlinked); close at users == 0 */
     bfs_list_t lru;  /* most recently used first */
@@ -48,6 +49,12 @@ typedef struct {
     int ring_ok;
     char *chunk_dir;     /* NULL: no data_dir, every chunk op fails with EROFS */
     int o_direct;
+    /* Hybrid mode (o_direct 0): transfers of at least direct_min bytes, block
+     * aligned in memory, offset and length, go through an O_DIRECT descriptor
+     * (0: none do). The kernel keeps both views of the file coherent. */
+    uint32_t direct_min;
+    int direct_unsupported; /* the file system refused O_DIRECT (tmpfs) */
+    uint64_t direct_ops;    /* hybrid transfers that went through O_DIRECT */
     bfs_map_t files;     /* ino -> bfs_file_t */
     bfs_list_t lru;
     unsigned nfiles;
@@ -57,7 +64,8 @@ typedef struct {
     bfs_disk_op_t poll_op;
 } bfs_disk_t;
 
-int bfs_disk_init(bfs_disk_t *disk, const char *data_dir, unsigned ring_entries, int o_direct);
+int bfs_disk_init(bfs_disk_t *disk, const char *data_dir, unsigned ring_entries, int o_direct,
+                  uint32_t direct_min);
 /* Waits for in-flight operations (their buffers must outlive them), then
  * closes every file and the ring. */
 void bfs_disk_fini(bfs_disk_t *disk);

@@ -135,7 +135,8 @@ static int engine_init(bfs_engine_t *eng, const bfs_config_t *cfg)
     /* The strings are used only here: the engine keeps no pointer to them. */
     eng->cfg.listen_host = NULL;
     eng->cfg.data_dir = NULL;
-    rc = bfs_disk_init(&eng->disk, cfg->data_dir, cfg->ring_entries, cfg->o_direct);
+    rc = bfs_disk_init(&eng->disk, cfg->data_dir, cfg->ring_entries, cfg->o_direct,
+                       cfg->direct_min);
     if (!rc)
         rc = bfs_pool_init(&eng->pool, cfg->pool_buf_size, cfg->pool_bufs);
     if (!rc)
@@ -345,4 +346,5 @@ void bfs_get_stats(bfs_engine_t *eng, bfs_stats_t *out)
 {
     *out = eng->stats;
     out->pool_misses = eng->pool.misses;
+    out->direct_ops = eng->disk.direct_ops;
 }

@@ -86,6 +86,8 @@ typedef struct {
     uint32_t pool_bufs;       /* buffers preallocated */
     int err_mode_peer;        /* 1: UCP_ERR_HANDLING_MODE_PEER (detects dead peers; no shm) */
     int o_direct;             /* chunk files with O_DIRECT, any alignment (bfs_direct.h) */
+    uint32_t direct_min;      /* o_direct 0: aligned transfers this large use O_DIRECT
+                                 (0: none; see bfs_disk.h) */
 } bfs_config_t;
 
 typedef struct bfs_engine bfs_engine_t;
@@ -150,10 +152,11 @@ int bfs_chunk_truncate(bfs_engine_t *eng, uint64_t ino, uint64_t size);
 int bfs_chunk_remove(bfs_engine_t *eng, uint64_t ino);
 
 /* Counters, for stats and tests. bulk_bytes_*: payload bytes of served
- * WRITEs and READs (O_DIRECT moves whole blocks, counted as requested). */
+ * WRITEs and READs (O_DIRECT moves whole blocks, counted as requested);
+ * direct_ops: transfers the hybrid mode sent through O_DIRECT. */
 typedef struct {
     uint64_t requests_in, replies_out, bulk_bytes_written, bulk_bytes_read;
-    uint64_t malformed, sleeps, wakeups, pool_misses;
+    uint64_t malformed, sleeps, wakeups, pool_misses, direct_ops;
 } bfs_stats_t;
 void bfs_get_stats(bfs_engine_t *eng, bfs_stats_t *out);
 /* CDEF-END */

@@ -206,3 +206,38 @@ def test_fsync_after_unaligned_writes(server: ServerThread, client: Engine) -> N
     assert roundtrip(client, remote.conn, OP_FSYNC, INO, offset=0).status == 0
     assert roundtrip(client, remote.conn, OP_FSYNC, INO, offset=1).status == 0
     remote.assert_file_matches()
+
+
+# -- hybrid mode: large aligned transfers direct, the rest through the page cache ----------
+
+HYBRID_MIN = 64 << 10
+
+
+@pytest.fixture
+def hybrid_server(server: ServerThread, tmp_path: Path) -> Iterator[ServerThread]:
+    """Needs O_DIRECT under tmp_path, as ``server`` checks (it is not used otherwise)."""
+    srv = ServerThread(tmp_path / "hybrid", direct_min=HYBRID_MIN)
+    yield srv
+    srv.close()
+
+
+def test_hybrid_mixes_direct_and_buffered_coherently(hybrid_server: ServerThread,
+                                                     client: Engine) -> None:
+    """Large aligned writes bypass the page cache, small and unaligned ones go
+    through it, on overlapping ranges of one file: every read, direct or
+    buffered, and the file itself show the latest bytes."""
+    rng = random.Random(11)
+    remote = Remote(hybrid_server, client)
+    span = 2 << 20
+    for step in range(120):
+        if rng.random() < 0.5:
+            offset = rng.randrange(span // BLOCK) * BLOCK
+            length = BLOCK * rng.randint(HYBRID_MIN // BLOCK, 64)
+        else:
+            offset, length = random_range(rng, span)
+        remote.write(offset, rng.randbytes(length))
+        offset = rng.randrange(span // BLOCK) * BLOCK
+        length = rng.choice([BLOCK * rng.randint(HYBRID_MIN // BLOCK, 64), rng.randint(1, 9000)])
+        assert remote.read(offset, length) == remote.expected(offset, length), step
+    assert hybrid_server.engine.stats()["direct_ops"] > 0
+    remote.assert_file_matches()

@@ -140,6 +140,7 @@ class EngineConfig:
     pool_bufs: int = field(default=_DEFAULTS.pool_bufs)
     err_mode_peer: bool = field(default=bool(_DEFAULTS.err_mode_peer))
     o_direct: bool = field(default=bool(_DEFAULTS.o_direct))
+    direct_min: int = field(default=_DEFAULTS.direct_min)
 
 
 class Event:

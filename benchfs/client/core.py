@@ -31,6 +31,11 @@ from benchfs.core.wire import Op
 from benchfs.registry import read_cluster_config
 from benchfs.settings import ClientSettings
 
+# Large transfers go out as pieces of at most this size, all at once: the server
+# writes (or reads) one piece while the next is still crossing the network, and
+# the disk sees several requests in flight instead of one large one at a time.
+TRANSFER_PIECE = 1 << 20
+
 
 def current_umask() -> int:
     # There is no read-only umask call; set and restore is the standard idiom.
@@ -188,7 +193,7 @@ class ClientCore:
         requests = [
             Request(self._ns.rank_of_chunk(ino, piece.index), Op.WRITE, ino, piece.file_offset,
                     piece.length, body=view[piece.buf_offset:piece.buf_offset + piece.length])
-            for piece in split_range(offset, len(view), self.chunk_size)
+            for piece in split_range(offset, len(view), self.chunk_size, TRANSFER_PIECE)
         ]
         for reply in self._rpc.run(requests):
             if reply.status:

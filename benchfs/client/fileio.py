@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchfs._native.engine import new_uninitialized_bytes
-from benchfs.client.core import ClientCore, current_umask
+from benchfs.client.core import TRANSFER_PIECE, ClientCore, current_umask
 from benchfs.client.fdtable import OpenFile
 from benchfs.client.namespace import Resolved
 from benchfs.client.permissions import READ, WRITE, permitted
@@ -262,7 +262,7 @@ class FileIO(ClientCore):
                 piece.file_offset, piece.length,
                 recv_into=target[piece.buf_offset:piece.buf_offset + piece.length],
             )
-            for piece in split_range(offset, length, self.chunk_size)
+            for piece in split_range(offset, length, self.chunk_size, TRANSFER_PIECE)
         ]
         for reply in self._rpc.run(requests):
             if reply.status:

@@ -32,6 +32,12 @@ _REPEATABLE = frozenset({Op.LOOKUP, Op.GETATTR, Op.READDIR, Op.STATFS, Op.DATA_S
 _LOST_CONNECTION = frozenset({errno.ENOTCONN, errno.ECONNRESET, errno.ETIMEDOUT, errno.EPIPE})
 
 
+def _failed_reply(request: Request, err: int) -> Event:
+    """What the engine reports for a request whose connection failed under it."""
+    return Event(EventKind.REPLY, err, 0, 0, int(request.op), request.ino, request.offset, 0,
+                 b"")
+
+
 @dataclass(slots=True)
 class Request:
     """One request to send: where, what, and where its reply payload goes."""
@@ -151,16 +157,27 @@ class Rpc:
     def _run_once(self, requests: Sequence[Request]) -> list[Event]:
         if len(requests) == 1:
             return [self._call_one(requests[0])]
-        req_ids = []
+        sent: list[int | Event] = []
         try:
             for request in requests:
-                req_ids.append(self.submit(request))
+                sent.append(self._submit_or_lost(request))
         finally:
             # Even when a submit fails, wait for those already sent so that no
             # reply can land in a buffer the caller is about to free.
-            if len(req_ids) != len(requests) and req_ids:
-                self._drain(req_ids)
-        return self.wait(req_ids)
+            if len(sent) != len(requests):
+                self._drain([r for r in sent if isinstance(r, int)])
+        replies = iter(self.wait([r for r in sent if isinstance(r, int)]))
+        return [next(replies) if isinstance(r, int) else r for r in sent]
+
+    def _submit_or_lost(self, request: Request) -> int | Event:
+        """The request's id, or the failed reply of a request whose connection
+        died before it could be sent (``run`` may send it again)."""
+        try:
+            return self.submit(request)
+        except OSError as exc:
+            if exc.errno not in _LOST_CONNECTION:
+                raise
+            return _failed_reply(request, exc.errno)
 
     def _call_one(self, request: Request) -> Event:
         """A single request: sent and awaited in one engine call (the common case
@@ -171,9 +188,11 @@ class Rpc:
             req_id, reply = self._engine.call(
                 conn, int(request.op), request.ino, request.offset, request.length,
                 request.body, request.recv_into, int(self.timeout * 1000))
-        except OSError:
+        except OSError as exc:
             self._drop_connection(conn)
-            raise
+            if exc.errno not in _LOST_CONNECTION:
+                raise
+            return _failed_reply(request, exc.errno)
         if self._engine.events_pending:
             for event in self._engine.progress(0):
                 self._absorb(event)

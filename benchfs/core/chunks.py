@@ -34,9 +34,13 @@ def _check_chunk_size(chunk_size: int) -> None:
         raise ValueError(f"chunk_size must be positive, not {chunk_size}")
 
 
-def split_range(offset: int, length: int, chunk_size: int) -> list[ChunkPiece]:
-    """The pieces of ``[offset, offset + length)`` cut at chunk boundaries, in order."""
+def split_range(offset: int, length: int, chunk_size: int,
+                max_piece: int | None = None) -> list[ChunkPiece]:
+    """The pieces of ``[offset, offset + length)`` cut at chunk boundaries, in order;
+    with ``max_piece``, also at every multiple of it (so that pieces stay aligned)."""
     _check_chunk_size(chunk_size)
+    if max_piece is not None and max_piece <= 0:
+        raise ValueError(f"max_piece must be positive, not {max_piece}")
     if offset < 0:
         raise ValueError(f"offset must be non-negative, not {offset}")
     if length < 0:
@@ -47,6 +51,8 @@ def split_range(offset: int, length: int, chunk_size: int) -> list[ChunkPiece]:
     while position < end:
         index = position // chunk_size
         piece_end = min(end, (index + 1) * chunk_size)
+        if max_piece is not None:
+            piece_end = min(piece_end, (position // max_piece + 1) * max_piece)
         pieces.append(ChunkPiece(index, position, piece_end - position, position - offset))
         position = piece_end
     return pieces

@@ -30,7 +30,7 @@ from benchfs.registry import (
 from benchfs.server.handlers import RequestHandlers
 from benchfs.server.metadata import MetadataStore
 from benchfs.server.wal import WALError, WriteAheadLog
-from benchfs.settings import DEFAULT_SPIN_US
+from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
 
 # How long one loop turn may sleep: the bound on noticing a stop request when
 # a signal arrives between two waits.
@@ -51,6 +51,7 @@ class ServerOptions:
     chunk_size: int | None = None
     spin_us: int = DEFAULT_SPIN_US
     o_direct: bool = False
+    direct_min: int = DEFAULT_DIRECT_MIN
 
 
 class Server:
@@ -63,6 +64,7 @@ class Server:
             listen_host=options.host, listen_port=options.port,
             data_dir=str(options.data_dir), spin_us=options.spin_us,
             pool_buf_size=self.cluster.chunk_size, o_direct=options.o_direct,
+            direct_min=options.direct_min,
             err_mode_peer=self.cluster.peer_errors,
         ))
         self.wal = WriteAheadLog(options.data_dir / "meta")

@@ -42,6 +42,7 @@ def test_pieces_are_immutable() -> None:
         lambda: split_range(0, -1, 4),
         lambda: split_range(0, 1, 0),
         lambda: split_range(0, 1, -4),
+        lambda: split_range(0, 1, 4, 0),
         lambda: chunk_count(-1, 4),
         lambda: chunk_count(1, 0),
         lambda: chunk_index(-1, 4),
@@ -79,6 +80,21 @@ def test_pieces_cover_the_range_exactly(case: tuple[int, int, int]) -> None:
     # Only the first and last pieces may be partial chunks.
     for piece in pieces[1:-1]:
         assert piece.length == chunk_size and piece.chunk_offset(chunk_size) == 0
+
+
+@given(st.integers(0, 5000), st.integers(0, 5000), st.integers(1, 700), st.integers(1, 300))
+def test_max_piece_cuts_at_its_multiples_too(offset: int, length: int, chunk_size: int,
+                                             max_piece: int) -> None:
+    pieces = split_range(offset, length, chunk_size, max_piece)
+    assert b"".join(b"x" * p.length for p in pieces) == b"x" * length
+    assert [p.file_offset for p in pieces] == [offset + p.buf_offset for p in pieces]
+    cuts = {p.file_offset for p in pieces[1:]}
+    boundaries = {b for b in range(offset + 1, offset + length)
+                  if b % chunk_size == 0 or b % max_piece == 0}
+    assert cuts == boundaries  # cut exactly at chunk and max_piece boundaries
+    for piece in pieces:
+        assert piece.length <= max_piece
+        assert piece.index == chunk_index(piece.file_offset, chunk_size)
 
 
 @given(st.integers(1, 5000).flatmap(lambda cs: st.tuples(st.integers(0, 40 * cs), st.just(cs))))
