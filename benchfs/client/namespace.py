@@ -158,10 +158,14 @@ class Namespace:
         cached directory will do for the last component too (the caller resolves a
         directory to work in, as for the ancestors, not to report its attributes)."""
         self._before_reading()
+        memo: dict[str, Inode | None] = {}
+        quick = self._resolve_plain(path, creds, follow or trailing_slash, fresh_final, memo)
+        if quick is not None:
+            return quick
         hops = 0
         pending = [c for c in path.split("/") if c]
         current = "/"
-        memo = self._prefetch_below("/", pending, {}, fresh_final)
+        memo.update(self._prefetch_below("/", pending, memo, fresh_final))
         root = self._require(memo, "/", filename)
         current_inode = root
         parent = root
@@ -207,6 +211,35 @@ class Namespace:
                 raise os_error(errno.ENOTDIR, filename)
             parent, current, current_inode = current_inode, candidate, inode
         return Resolved(current, current_inode, parent)
+
+    def _resolve_plain(self, path: str, creds: Credentials, follow: bool, fresh_final: bool,
+                       memo: dict[str, Inode | None]) -> Resolved | None:
+        """The common case without the general walk: plain names under cached
+        directories the caller may search, ending in anything but a symlink to
+        follow. None sends the caller to the walk, which also finds every error
+        the way Linux does; what was fetched here is left in ``memo`` for it."""
+        names = path.split("/")
+        if "." in names or ".." in names or "" in names[1:]:
+            return None
+        now = time.monotonic()
+        parent = None
+        for depth in range(1, len(names)):
+            hit = self._dirs.get("/".join(names[:depth]) or "/")
+            if hit is None or hit[1] < now:
+                return None
+            parent = hit[0]
+            if self.enforce_permissions and not permitted(parent, creds, EXECUTE):
+                return None
+        assert parent is not None  # the root at least
+        if not fresh_final:
+            hit = self._dirs.get(path)
+            if hit is not None and hit[1] >= now:
+                return Resolved(path, hit[0], parent)
+        memo.update(self._fetch([path]))
+        inode = memo[path]
+        if inode is not None and stat.S_ISLNK(inode.mode) and follow:
+            return None
+        return Resolved(path, inode, parent)
 
     def _prefetch_below(self, start: str, components: list[str],
                         memo: dict[str, Inode | None],
