@@ -27,6 +27,7 @@ class OpenFile:
     writable: bool
     append: bool
     size_hint: int  # size as of open, grown by our own writes (close-to-open)
+    size_seen_at: float  # time.monotonic() when the server last told the size
     position: int = 0
     dirty_ranks: set[int] = field(default_factory=set)  # servers holding our unsynced writes
     written_end: int = 0  # the end of our furthest write (for the size we publish)

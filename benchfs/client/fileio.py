@@ -11,6 +11,7 @@ import errno
 import operator
 import os
 import stat
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -104,7 +105,8 @@ class FileIO(ClientCore):
             path=canonical, ino=inode.ino, file_type=stat.S_IFMT(inode.mode),
             readable=access in (os.O_RDONLY, os.O_RDWR),
             writable=access in (os.O_WRONLY, os.O_RDWR),
-            append=bool(flags & os.O_APPEND), size_hint=inode.size, inline=inode.inline,
+            append=bool(flags & os.O_APPEND), size_hint=inode.size,
+            size_seen_at=time.monotonic(), inline=inode.inline,
             sync=bool(flags & (os.O_SYNC | os.O_DSYNC)),
         )
 
@@ -242,12 +244,22 @@ class FileIO(ClientCore):
         """Ask the inode's server for the size (and a small file's data)."""
         inode = self._ns.getattr(open_file.ino)
         open_file.size_hint = inode.size
+        open_file.size_seen_at = time.monotonic()
         open_file.inline = inode.inline
         return open_file.size_hint
 
+    def _size_may_have_grown(self, open_file: OpenFile) -> bool:
+        """Whether a read past the size this descriptor knows must ask the server:
+        the size is older than the metadata TTL (another client may have written
+        since), or another descriptor of ours writes the file."""
+        if time.monotonic() - open_file.size_seen_at >= self.settings.metadata_ttl:
+            return True
+        return any(other.writable and other.ino == open_file.ino and other is not open_file
+                   for other in self._fds.open_files())
+
     def _read_at(self, open_file: OpenFile, length: int, offset: int) -> bytes:
         size = open_file.size_hint
-        if offset + length > size:
+        if offset + length > size and self._size_may_have_grown(open_file):
             size = self._file_size(open_file)
         length = max(0, min(length, size - offset))
         if length == 0:

@@ -6,10 +6,12 @@ import os
 import random
 import subprocess
 import sys
+import time
 from textwrap import dedent
 
 import benchfs
 from benchfs.cluster import LocalCluster
+from benchfs.settings import ClientSettings
 
 MiB = 1 << 20
 
@@ -88,3 +90,38 @@ def test_two_client_processes_see_each_others_data_after_close(cluster: LocalClu
         fd = client.open("/shared.dat", os.O_RDONLY)
         assert client.read(fd, 1 << 30) == payload
         client.close(fd)
+
+
+def test_an_open_reader_sees_another_clients_growth_once_its_size_is_stale(
+        cluster: LocalCluster) -> None:
+    """A read past the size a descriptor knows asks the server again only once that
+    size is older than the metadata TTL (as NFS's attribute cache): close-to-open
+    holds, and a reader following a growing file sees the growth soon after."""
+    ttl = 0.3
+    with benchfs.connect(cluster.registry) as writer, \
+            benchfs.connect(cluster.registry, ClientSettings(metadata_ttl=ttl)) as reader:
+        fd = writer.open("/growing.log", os.O_CREAT | os.O_WRONLY | os.O_TRUNC)
+        writer.write(fd, b"first\n")
+        writer.fsync(fd)
+        rfd = reader.open("/growing.log", os.O_RDONLY)
+        assert reader.read(rfd, 100) == b"first\n"
+        writer.write(fd, b"second\n")
+        writer.fsync(fd)
+        time.sleep(ttl * 1.5)
+        assert reader.read(rfd, 100) == b"second\n"
+        reader.close(rfd)
+        writer.close(fd)
+
+
+def test_a_descriptor_sees_what_another_descriptor_of_its_client_wrote(
+        cluster: LocalCluster) -> None:
+    """Within one client the size is always current, however fresh the TTL."""
+    with benchfs.connect(cluster.registry, ClientSettings(metadata_ttl=3600)) as client:
+        wfd = client.open("/two-fds.dat", os.O_CREAT | os.O_WRONLY | os.O_TRUNC)
+        rfd = client.open("/two-fds.dat", os.O_RDONLY)
+        assert client.read(rfd, 10) == b""
+        for size in (10, 5000, 3 * MiB):
+            client.pwrite(wfd, b"z" * size, 0)
+            assert client.pread(rfd, 10 * MiB, 0) == b"z" * size
+        client.close(wfd)
+        client.close(rfd)
