@@ -77,7 +77,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     cluster = LocalCluster(Path(args.dir).resolve())
     if args.action == "up":
         cluster.up(args.servers, args.chunk_size, args.transport, args.spin_us, args.o_direct,
-                   args.permissions)
+                   args.permissions, args.direct_min)
         print(f"export BENCHFS_REGISTRY={cluster.registry}")
     elif args.action == "down":
         cluster.down()
@@ -197,7 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--transport", default="sm,tcp", help="UCX_TLS for the cluster")
     cluster.add_argument("--spin-us", type=int, default=DEFAULT_SPIN_US)
     cluster.add_argument("--o-direct", action=argparse.BooleanOptionalAction, default=False,
-                         help="servers store chunk data with O_DIRECT (default: %(default)s)")
+                         help="servers store all chunk data with O_DIRECT (default: %(default)s)")
+    cluster.add_argument("--direct-min", type=_size, default=DEFAULT_DIRECT_MIN,
+                         help="otherwise, aligned transfers this large bypass the page cache; "
+                              "0: all buffered (default: %(default)s bytes)")
     cluster.add_argument("--permissions", action=argparse.BooleanOptionalAction, default=True,
                          help="enforce mode bits and ownership; --no-permissions for "
                               "trusted scratch (default: %(default)s)")

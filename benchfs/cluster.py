@@ -26,7 +26,7 @@ from benchfs.registry import (
     read_servers,
     write_cluster_config,
 )
-from benchfs.settings import DEFAULT_SPIN_US
+from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -48,10 +48,12 @@ class LocalCluster:
 
     def up(self, servers: int, chunk_size: int = DEFAULT_CHUNK_SIZE,
            transport: str = "sm,tcp", spin_us: int = DEFAULT_SPIN_US, o_direct: bool = False,
-           permissions: bool = True) -> None:
+           permissions: bool = True, direct_min: int = DEFAULT_DIRECT_MIN) -> None:
         """Start every server in the background and wait until all have registered.
 
         ``o_direct``: the servers store chunk data with O_DIRECT (`serve --o-direct`).
+        ``direct_min``: otherwise, aligned transfers this large bypass the page cache
+        (`serve --direct-min`; 0: all buffered).
         ``permissions``: clients enforce mode bits and ownership (off: trusted scratch).
         """
         if self.running():
@@ -62,18 +64,19 @@ class LocalCluster:
                              ClusterConfig(servers, chunk_size, ucx_env, permissions))
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         for rank in range(servers):
-            self.start_server(rank, spin_us, o_direct)
+            self.start_server(rank, spin_us, o_direct, direct_min)
         self.wait_registered(range(servers))
 
     def start_server(self, rank: int, spin_us: int = DEFAULT_SPIN_US,
-                     o_direct: bool = False) -> subprocess.Popen[bytes]:
+                     o_direct: bool = False,
+                     direct_min: int = DEFAULT_DIRECT_MIN) -> subprocess.Popen[bytes]:
         config = read_cluster_config(self.registry)
         env = {**os.environ, **config.ucx_env}
         command = [
             sys.executable, "-m", "benchfs", "serve", "--registry", str(self.registry),
             "--data-dir", str(self.data_dir(rank)), "--rank", str(rank),
             "--servers", str(config.servers), "--spin-us", str(spin_us),
-            "--o-direct" if o_direct else "--no-o-direct",
+            "--o-direct" if o_direct else "--no-o-direct", "--direct-min", str(direct_min),
         ]
         with open(self.log_file(rank), "ab") as log:
             # A session of its own, so a Ctrl-C in the launching shell does not

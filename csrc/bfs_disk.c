@@ -219,6 +219,9 @@ static int queued(bfs_disk_t *disk, struct io_uring_sqe *sqe, bfs_disk_op_t *op)
 
 /* The descriptor a transfer goes through: in hybrid mode the O_DIRECT one
  * for a large aligned transfer (opened on first use), else the file's own. */
+/* See transfer(): the size from which one io_uring_enter per operation is cheap. */
+#define BFS_DISK_SUBMIT_NOW (128u << 10)
+
 static int transfer_fd(bfs_disk_t *disk, bfs_file_t *file, const void *buf, size_t len,
                        uint64_t offset)
 {
@@ -246,7 +249,13 @@ static int transfer(bfs_disk_t *disk, bfs_disk_op_t *op, int opcode, int fd, con
     if (!sqe)
         return -EBUSY;
     io_uring_prep_rw(opcode, sqe, fd, buf, (unsigned)len, offset);
-    return queued(disk, sqe, op);
+    queued(disk, sqe, op);
+    /* A large transfer goes to the kernel at once rather than with the loop's
+     * batch: the disk starts on it while UCX is still receiving the next
+     * piece of the same request into memory. */
+    if (len >= BFS_DISK_SUBMIT_NOW)
+        io_uring_submit(&disk->ring);
+    return 0;
 }
 
 static void finished_now(bfs_disk_t *disk, bfs_disk_op_t *op, int res)
