@@ -102,8 +102,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     options = BenchOptions(
         servers=args.servers, clients=args.clients, chunk_size=args.chunk_size,
         transfer_sizes=args.transfer_size, workload=dataclasses.replace(preset, **overrides),
-        transport=args.transport, data_dir=args.data_dir, phases=args.phases, quick=args.quick,
-        registry=args.registry, json_path=args.json_path, plot_path=args.plot_path,
+        transport=args.transport, direct_min=args.direct_min, data_dir=args.data_dir,
+        phases=args.phases, quick=args.quick, registry=args.registry, json_path=args.json_path,
+        plot_path=args.plot_path,
     )
     _, launcher_size = _rank_from_launcher(None)
     try:
@@ -149,6 +150,9 @@ def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
                        f"(default {FULL.random_ops}, quick {QUICK.random_ops})")
     bench.add_argument("--transport", default="sm,tcp",
                        help="UCX_TLS of the started cluster: sm,tcp or tcp")
+    bench.add_argument("--direct-min", type=_size, default=DEFAULT_DIRECT_MIN,
+                       help="of the started cluster: aligned transfers this large bypass the "
+                            "page cache, 0: all buffered (default: %(default)s bytes)")
     bench.add_argument("--data-dir", default=None,
                        help="where the cluster's data, the os baseline and fio's files go "
                             "(default: a temporary directory)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
+from benchfs.settings import DEFAULT_DIRECT_MIN
+
 KiB = 1 << 10
 MiB = 1 << 20
 GiB = 1 << 30
@@ -44,6 +46,7 @@ class BenchOptions:
     transfer_sizes: tuple[int, ...] = DEFAULT_TRANSFER_SIZES
     workload: Workload = FULL
     transport: str = "sm,tcp"
+    direct_min: int = DEFAULT_DIRECT_MIN  # of the started cluster's servers (serve --direct-min)
     data_dir: str | None = None
     phases: tuple[str, ...] = FAMILIES
     quick: bool = False

@@ -172,7 +172,8 @@ def _prepared(options: BenchOptions) -> Iterator[Prepared]:
             return
         cluster = LocalCluster(root / "cluster")
         logger.info("starting {} servers under {}", options.servers, cluster.root)
-        cluster.up(options.servers, options.chunk_size, options.transport)
+        cluster.up(options.servers, options.chunk_size, options.transport,
+                   direct_min=options.direct_min)
         try:
             yield Prepared(root, cluster.registry, started_cluster=True)
         finally:
