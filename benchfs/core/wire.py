@@ -151,6 +151,9 @@ REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
 
 PATH_FIELDS = frozenset({"path", "src", "dst"})
 
+# Opcode number -> Op, without the enum call's cost on every request.
+_OPS: dict[int, Op] = {int(op): op for op in Op}
+
 # SETATTR's changes map: attribute name -> new value. Only these keys may appear.
 # mode/uid/gid are unsigned; times are signed nanoseconds (files may predate 1970),
 # or nil for "the server's current time" (UTIME_NOW).
@@ -260,7 +263,7 @@ def encode_request(op: Op, *args: object) -> bytes:
         raise ValueError(f"{op!r} has no metadata request body")
     if len(args) != len(fields):
         raise TypeError(f"{Op(op).name} takes {len(fields)} fields, got {len(args)}")
-    known = Op(op)
+    known = _OPS[op]
     for (name, kind), value in zip(fields, args, strict=True):
         problem = _field_problem(known, name, kind, value)
         if problem is not None:
@@ -277,10 +280,9 @@ def encode_request(op: Op, *args: object) -> bytes:
 
 def decode_request(op: int, body: bytes) -> tuple[Any, ...]:
     """The fields of request ``op`` from ``body``; MalformedFrame on any invalid input."""
-    try:
-        known = Op(op)
-    except ValueError:
-        raise MalformedFrame(f"unknown opcode {op!r:.40}") from None
+    known = _OPS.get(op)
+    if known is None:
+        raise MalformedFrame(f"unknown opcode {op!r:.40}")
     fields = REQUEST_FIELDS.get(known)
     if fields is None:
         raise MalformedFrame(f"{known.name} is not a metadata request")
