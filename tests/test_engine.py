@@ -437,6 +437,24 @@ def test_a_signal_ends_the_wait(client: Engine) -> None:
         signal.signal(signal.SIGALRM, old)
 
 
+@pytest.mark.timeout(30)  # a call that ignored the signal would wait out its 120 s
+def test_a_signal_ends_a_call_and_leaves_its_request_pending(server: ServerThread,
+                                                              client: Engine) -> None:
+    conn = client.connect("127.0.0.1", server.port)
+    fired: list[int] = []
+    old = signal.signal(signal.SIGALRM, lambda signum, frame: fired.append(signum))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        req_id, reply = client.call(conn, OP_HOLD, 0, 0, 0, b"wait", None, 120_000)
+        assert reply is None and fired == [signal.SIGALRM]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    until(lambda: len(server.held) == 1)
+    server.call(lambda engine: engine.reply(server.held[0].req_id, 0, b"done"))
+    assert wait_reply(client, req_id).payload == b"done"
+
+
 def test_listen_errors_raise_and_leave_nothing_behind() -> None:
     with Engine(EngineConfig(listen_host="127.0.0.1")) as first:
         with pytest.raises(OSError) as info:
