@@ -22,6 +22,7 @@ class Client(Composed, Walking, FileIO, Names, Attributes):
         with self._lock:
             for fd in self._fds:
                 self._close_locked(fd)
+            self._fds.close()
             self._rpc.close()
             self._engine.close()
 

@@ -39,11 +39,23 @@ class OpenFile:
 class FdTable:
     def __init__(self) -> None:
         self._files: dict[int, OpenFile] = {}
+        # Numbers are dups of one /dev/null descriptor: cheaper than opening it anew.
+        self._reserve_from: int | None = None
 
     def add(self, open_file: OpenFile) -> int:
-        fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        if self._reserve_from is None:
+            self._reserve_from = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.dup(self._reserve_from)  # close-on-exec, as os.dup makes every descriptor
         self._files[fd] = open_file
         return fd
+
+    def close(self) -> None:
+        """Give back every number (the open files must have been closed)."""
+        for fd in list(self._files):
+            self.remove(fd)
+        if self._reserve_from is not None:
+            os.close(self._reserve_from)
+            self._reserve_from = None
 
     def dup(self, fd: int) -> int:
         """A new descriptor for the same open file description (shared offset)."""
