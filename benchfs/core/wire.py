@@ -107,6 +107,15 @@ class Op(enum.IntEnum):
     META_SYNC = 37  # make this server's metadata log durable (a client's fsync)
     INLINE_WRITE = 38  # write into a small file's data kept in its inode (D8)
     SPILL = 39  # a small file outgrew its inode: its chunks hold the data from now on
+    # Operations spanning servers, run as one transaction by a coordinating server
+    # (benchfs.server.transactions); the client waits for the whole of it.
+    RENAME_TX = 40  # rename a non-directory, to the server of the source name
+    LINK_TX = 41  # a hard link, to the server of the inode
+    UNLINK_TX = 42  # remove a name and, with the last link, the file
+    RENAME_DIR_TX = 43  # rename a directory with its subtree, to the server of the source
+    RMDIR_TX = 44  # remove an empty directory, to the server of its name
+    TX_STEP = 45  # server to server: one step of a transaction, applied once per key
+    TX_FORGET = 46  # server to server: a transaction finished, drop its step results
 
 
 class SignedInt(int):
@@ -147,6 +156,20 @@ REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
     Op.META_SYNC: (),
     Op.INLINE_WRITE: (("ino", int), ("offset", int), ("data", bytes)),
     Op.SPILL: (("ino", int),),
+    # wait_ms: how long the client waits; a transaction not finished by then is
+    # answered ETIMEDOUT and completes (or rolls back) on its own.
+    Op.RENAME_TX: (("src", str), ("dst", str), ("ino", int), ("file_type", int),
+                   ("keep_replaced", bool), ("wait_ms", int)),
+    Op.LINK_TX: (("path", str), ("ino", int), ("file_type", int), ("wait_ms", int)),
+    Op.UNLINK_TX: (("path", str), ("keep_inode", bool), ("parent_ino", int), ("chunked", bool),
+                   ("wait_ms", int)),
+    Op.RENAME_DIR_TX: (("src", str), ("dst", str), ("target_ino", int), ("target_nlink", int),
+                       ("keep_target", bool), ("src_parent_ino", int), ("dst_parent_ino", int),
+                       ("wait_ms", int)),
+    Op.RMDIR_TX: (("path", str), ("ino", int), ("nlink", int), ("keep_inode", bool),
+                  ("parent_ino", int), ("wait_ms", int)),
+    Op.TX_STEP: (("txid", int), ("key", int), ("method", str), ("args", bytes)),
+    Op.TX_FORGET: (("txid", int),),
 }
 
 PATH_FIELDS = frozenset({"path", "src", "dst"})

@@ -17,7 +17,7 @@ from loguru import logger
 
 from benchfs._native.engine import Engine
 from benchfs.core.records import Inode
-from benchfs.core.wire import MalformedFrame, Op, decode_request, encode_reply
+from benchfs.core.wire import MalformedFrame, Op, decode_reply, decode_request, encode_reply
 from benchfs.server.metadata import MetadataError, MetadataStore
 from benchfs.server.wal import WALError
 
@@ -64,6 +64,8 @@ class RequestHandlers:
             Op.META_SYNC: self._request_sync,
             Op.INLINE_WRITE: store.inline_write,
             Op.SPILL: store.spill,
+            Op.TX_STEP: self._tx_step,
+            Op.TX_FORGET: store.tx_forget,
         }
         # Set when a request of the current batch needs the metadata log on stable
         # storage before its reply (one fdatasync serves the whole batch).
@@ -102,13 +104,23 @@ class RequestHandlers:
         of the log's reserve serves deletions, which free space. A name that exists
         already is left to the handler (EEXIST, or an open of an existing file)."""
         where = _NEW_NAME_ARG.get(Op(opcode))
-        if where is None:
-            return True
+        return where is None or self._is_new_name(args[where])
+
+    def _is_new_name(self, path: str) -> bool:
         try:
-            self._store.lookup(args[where])
+            self._store.lookup(path)
         except MetadataError as exc:
             return exc.errno == errno.ENOENT
         return False
+
+    def _tx_step(self, txid: int, key: int, method: str, packed_args: bytes) -> list[Any]:
+        """One step of another server's transaction. On a full log a new name is
+        refused as ADD_ENTRY would be, and the refusal is stored like any answer."""
+        refused = 0
+        if (method == "add_entry" and self._short_of_space()
+                and self._is_new_name(decode_reply(packed_args)[0])):
+            refused = errno.ENOSPC
+        return self._store.tx_step(txid, key, method, packed_args, refused)
 
     def _lookup(self, path: str) -> list[Any]:
         return _entry_reply(*self._store.lookup(path))
