@@ -1,5 +1,7 @@
 """A writer that records what fsync acknowledged, while a killer thread SIGKILLs and
-restarts random servers; then a check that everything acknowledged survived."""
+restarts random servers; then a check that everything acknowledged survived and that
+the namespace is whole: every operation, acknowledged or cut off by a kill, is all
+done or not at all (tests/integration/audit.py checks every server's metadata)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 import benchfs
 from benchfs.cluster import LocalCluster
 from benchfs.settings import ClientSettings
+from tests.integration.audit import wait_consistent
 
 
 @dataclass
@@ -24,6 +27,10 @@ class Ledger:
     doubtful: set[str] = field(default_factory=set)
     operations: int = 0
     failures: int = 0
+    # Every rename tried, acknowledged or not, as (old, new, operation number), and
+    # the number of the last operation that named each path.
+    renames: list[tuple[str, str, int]] = field(default_factory=list)
+    last_use: dict[str, int] = field(default_factory=dict)
 
 
 class Killer(threading.Thread):
@@ -129,6 +136,11 @@ class Writer:
             for path in touched:
                 self._doubt(path)
             time.sleep(0.05)  # a server is down or restarting: give it a moment
+        finally:
+            for path in touched:
+                self.ledger.last_use[path] = self.ledger.operations
+            if action == "rename":
+                self.ledger.renames.append((*touched, self.ledger.operations))
         self.ledger.operations += 1
 
     def _same_file(self, path: str) -> list[str]:
@@ -163,7 +175,11 @@ def run_crash_workload(cluster: LocalCluster, kills: int, seed: int) -> Ledger:
 
 
 def verify(cluster: LocalCluster, ledger: Ledger) -> dict[str, int]:
-    """Every acknowledged file intact; every listed name stat-able; link counts right."""
+    """Every acknowledged file intact; every listed name stat-able; the link count of
+    every file right; no rename left its file under both names or under neither."""
+    # Transactions cut off by a kill finish in the background: wait for them, then
+    # check every server's metadata (names, inodes, link counts, chunk files).
+    wait_consistent(cluster, timeout=30.0)
     with benchfs.connect(cluster.registry, ClientSettings(timeout=10.0)) as client:
         for path, data in ledger.durable.items():
             info = client.stat(path)
@@ -178,11 +194,14 @@ def verify(cluster: LocalCluster, ledger: Ledger) -> dict[str, int]:
         for name in client.listdir("/crash"):
             info = client.stat(f"/crash/{name}")  # no name without its inode
             names_of.setdefault(info.st_ino, []).append(f"/crash/{name}")
-        checked = 0
         for ino, names in names_of.items():
-            if any(name in ledger.doubtful for name in names):
-                continue
             assert client.stat(names[0]).st_nlink == len(names), (ino, names)
-            checked += 1
-        assert set(ledger.durable) <= {n for names in names_of.values() for n in names}
-    return {"files_checked": len(ledger.durable), "link_counts_checked": checked}
+        listed = {n for names in names_of.values() for n in names}
+        assert set(ledger.durable) <= listed
+        renames_checked = 0
+        for old, new, number in ledger.renames:
+            if ledger.last_use[old] == ledger.last_use[new] == number:  # nothing came after
+                assert (old in listed) != (new in listed), (old, new)
+                renames_checked += 1
+    return {"files_checked": len(ledger.durable), "link_counts_checked": len(names_of),
+            "renames_checked": renames_checked, "doubtful": len(ledger.doubtful)}
