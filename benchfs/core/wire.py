@@ -94,8 +94,10 @@ class Op(enum.IntEnum):
     DATA_TRUNCATE = 24
     DATA_REMOVE = 25
     SETATTR = 26
-    REMOVE_ENTRY = 27  # drop a name if it still points at an inode (rename's second half)
-    ADD_ENTRY = 28  # add a name for an existing inode (link, rename's first half)
+    # Retired (kept for the numbering): rename and link add and drop names as steps
+    # of a transaction (TX_STEP), which servers alone send.
+    REMOVE_ENTRY = 27
+    ADD_ENTRY = 28
     SYMLINK = 29
     STATFS = 30
     HELLO = 31

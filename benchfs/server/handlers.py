@@ -23,7 +23,7 @@ from benchfs.server.wal import WALError
 
 # Requests that make the metadata grow (a new name, small-file data), and for the
 # naming ones the argument that holds the new name.
-_NEW_NAME_ARG = {Op.CREATE: 0, Op.MKDIR: 0, Op.SYMLINK: 1, Op.ADD_ENTRY: 0}
+_NEW_NAME_ARG = {Op.CREATE: 0, Op.MKDIR: 0, Op.SYMLINK: 1}
 _GROWING = {*_NEW_NAME_ARG, Op.INLINE_WRITE}
 
 
@@ -52,8 +52,6 @@ class RequestHandlers:
             Op.SETATTR: lambda ino, changes: store.setattr(ino, changes).to_wire(),
             Op.SET_SIZE: store.set_size,
             Op.ADJUST: store.adjust,
-            Op.ADD_ENTRY: store.add_entry,
-            Op.REMOVE_ENTRY: store.remove_entry,
             Op.FENCE: store.fence,
             Op.MOVE_INSERT: store.move_insert,
             Op.UNFENCE: store.unfence,

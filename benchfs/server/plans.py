@@ -87,7 +87,7 @@ def rename_file(tx: TxContext, src: str, dst: str, ino: int, file_type: int,
         return status, None
     # A failure (ENOENT) means a concurrent change took the old name first; it wins.
     yield [applied(tx.where.of_path(src), 2, "remove_entry", src, ino)]
-    if replaced is None:
+    if replaced is None or replaced[0] == ino:  # the target already named this file
         return 0, [None, 0]
     left = yield from _drop_link(tx, 3, replaced[0], keep_replaced)
     return 0, [replaced[0], left]

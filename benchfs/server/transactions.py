@@ -155,6 +155,11 @@ class Coordinator:
             self._replies.append((handle, errno.EPROTO, b""))
             return
         kind = _KIND_OF_OP[Op(opcode)]
+        if self._source_busy(args[0]):
+            # One transaction at a time per name it starts from: a client retrying
+            # after an ETIMEDOUT must not move or remove a name still moving.
+            self._replies.append((handle, errno.EAGAIN, b""))
+            return
         if kind == "unlink" and self._unlink_is_local(*args):
             path, keep_inode, parent_ino, _ = args
             self._replies.append((handle, *self._handlers.handle(
@@ -168,6 +173,10 @@ class Coordinator:
             self._replies.append((handle, errno.EIO, b""))
             return
         self._start(txid, kind, args, None, handle, time.monotonic() + wait_ms / 1000)
+
+    def _source_busy(self, path: str) -> bool:
+        return any(not tx.finished and self._store.intents[tx.txid].args[0] == path
+                   for tx in self._txs.values())
 
     def _unlink_is_local(self, path: str, keep_inode: bool, _parent: int, chunked: bool) -> bool:
         """Whether an unlink changes only this server: the inode is here and no chunk
