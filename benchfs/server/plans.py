@@ -38,7 +38,11 @@ class Step:
     op: Op
     args: tuple[Any, ...]
     key: int = 0  # TX_STEP only: the change's name on its server, with the txid
-    wait_busy: bool = True  # EAGAIN (a fenced subtree) is waited out; False: the plan sees it
+    # The error replies the plan decides on. Any other is not an answer (a lost
+    # connection, a fenced subtree, a server whose log write failed) and the step
+    # is sent again until it gets one; a keyed step's answer, failures included,
+    # comes in its reply body.
+    answers: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,8 @@ def rename_dir(tx: TxContext, src: str, dst: str, target_ino: int, target_nlink:
         by_rank.setdefault(tx.where.of_path(new_path), []).append([new_path, ino, file_type])
     # ESTALE from a server means it unfenced already (a re-run after a restart), which
     # it only does after every insert was acknowledged.
-    yield [Step(rank, Op.MOVE_INSERT, (tx.txid, entries)) for rank, entries in by_rank.items()]
+    yield [Step(rank, Op.MOVE_INSERT, (tx.txid, entries), answers=frozenset({errno.ESTALE}))
+           for rank, entries in by_rank.items()]
     yield _unfence_everywhere(tx, remove_src=True)
     deltas = {src_parent: -1}
     deltas[dst_parent] = deltas.get(dst_parent, 0) + (0 if target_ino else 1)
@@ -206,7 +211,7 @@ def rmdir(tx: TxContext, path: str, ino: int, nlink: int, keep_inode: bool,
 def _fence_everywhere(tx: TxContext, src: str,
                       dst: str) -> Generator[list[Step], Any, list[Any] | int]:
     """Every server's listings of both subtrees, or the errno that stopped the fencing."""
-    results = yield [Step(rank, Op.FENCE, (tx.txid, src, dst), wait_busy=False)
+    results = yield [Step(rank, Op.FENCE, (tx.txid, src, dst), answers=frozenset({errno.EAGAIN}))
                      for rank in tx.where.all_ranks]
     failed: list[int] = [status for status, _ in results if status]
     if not failed:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import math
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -58,10 +59,12 @@ from benchfs.server.wal import WALError
 
 _KIND_OF_OP = {Op.RENAME_TX: "rename_file", Op.LINK_TX: "link", Op.UNLINK_TX: "unlink",
                Op.RENAME_DIR_TX: "rename_dir", Op.RMDIR_TX: "rmdir"}
-# Reply statuses meaning the step's server was not reached (or did not answer):
-# whether it applied the step is unknown, so it is sent again.
+# Reply statuses meaning the connection failed under the step: connect anew.
 _UNREACHED = frozenset({errno.ENOTCONN, errno.ECONNRESET, errno.ETIMEDOUT, errno.EPIPE,
-                        errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ECANCELED})
+                        errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ECANCELED,
+                        errno.ENETDOWN, errno.ESHUTDOWN})
+# After this many resends of one step, say so in the log.
+_PATIENCE = 8
 # A participant silent this long has its connection dropped and is asked again.
 STEP_TIMEOUT = 2.0
 # Backoff between resends: short while a subtree is fenced (a rename takes
@@ -336,9 +339,11 @@ class Coordinator:
     def _received(self, tx: _Transaction, index: int, status: int, body: bytes) -> bool:
         """Record a step's answer; False when it must be sent again (scheduled)."""
         step = tx.steps[index]
-        busy = status == errno.EAGAIN and step.wait_busy
-        if busy or status in _UNREACHED:
-            self._retry(tx, index, busy)
+        if status and status not in step.answers:
+            if tx.attempts[index] == _PATIENCE:
+                logger.warning("{} to server {} for transaction {:#x} keeps failing: {}",
+                               step.op.name, step.rank, tx.txid, os.strerror(status))
+            self._retry(tx, index, busy=status == errno.EAGAIN)
             return False
         value: Any = decode_reply(body) if not status and body else None
         if step.op == Op.TX_STEP and not status:
