@@ -272,3 +272,24 @@ def test_client_killed_mid_operation(lab: Lab, kind: str, step: str) -> None:
     assert child.stdout is not None and child.stdout.read() == "ready\n"  # not answered
     lab.restart(B)
     lab.converge(case.top, case.expected)
+
+
+def test_a_client_waiting_past_its_deadline_hears_etimedout(lab: Lab) -> None:
+    """While a participant stays down the client is told ETIMEDOUT ("not known yet"),
+    the source name refuses a second operation (EAGAIN), and the rename completes
+    once the participant is back."""
+    case = rename_file(lab)
+    src = case.args[0]
+    lab.restart(B, {"BENCHFS_FAULT_STEP": "add_entry"})
+    impatient = benchfs.connect(lab.cluster.registry,
+                                ClientSettings(timeout=1.0, metadata_ttl=0.0))
+    try:
+        with pytest.raises(TimeoutError):
+            case.run(impatient)
+        lab.wait_dead(B)
+        with pytest.raises(BlockingIOError):
+            impatient.unlink(src)  # still the source of the unfinished rename
+    finally:
+        impatient.close_client()
+    lab.restart(B)
+    lab.converge(case.top, case.expected)
