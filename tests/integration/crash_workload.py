@@ -25,6 +25,7 @@ class Ledger:
 
     durable: dict[str, bytes] = field(default_factory=dict)
     doubtful: set[str] = field(default_factory=set)
+    dirs: set[str] = field(default_factory=set)  # acknowledged, each holding a subdirectory
     operations: int = 0
     failures: int = 0
     # Every rename tried, acknowledged or not, as (old, new, operation number), and
@@ -67,9 +68,18 @@ class Writer:
         self.ledger = Ledger()
         self.counter = 0
 
-    def _new_name(self) -> str:
+    def _new_name(self, prefix: str = "f") -> str:
         self.counter += 1
-        return f"/crash/f{self.counter}"
+        return f"/crash/{prefix}{self.counter}"
+
+    def make_dirs(self, count: int) -> None:
+        """Directories (made before the kills: mkdir itself is not a transaction) for
+        the directory renames and rmdirs under the kills."""
+        for _ in range(count):
+            path = self._new_name("d")
+            self.client.mkdir(path)
+            self.client.mkdir(f"{path}/s")
+            self.ledger.dirs.add(path)
 
     def _sync_metadata(self) -> None:
         """fsync of any file makes every server's metadata log durable."""
@@ -81,8 +91,10 @@ class Writer:
 
     def step(self) -> None:
         names = sorted(self.ledger.durable)
+        dirs = sorted(self.ledger.dirs)
         action = self.rng.choice(
-            ["create"] * 3 + (["rename", "link", "unlink", "overwrite"] if names else []))
+            ["create"] * 3 + (["rename", "link", "unlink", "overwrite"] if names else [])
+            + (["rename_dir", "rmdir"] if dirs else []))
         touched: list[str] = []
         try:
             if action == "create":
@@ -102,6 +114,20 @@ class Writer:
                 self.client.rename(old, new)
                 self._sync_metadata()
                 self.ledger.durable[new] = self.ledger.durable.pop(old)
+            elif action == "rename_dir":
+                old, new = self.rng.choice(dirs), self._new_name("d")
+                touched = [old, new]
+                self.ledger.dirs.discard(old)
+                self.client.rename(old, new)
+                self._sync_metadata()
+                self.ledger.dirs.add(new)
+            elif action == "rmdir":
+                path = self.rng.choice(dirs)
+                touched = [path]
+                self.ledger.dirs.discard(path)
+                self.client.rmdir(f"{path}/s")
+                self.client.rmdir(path)
+                self._sync_metadata()
             elif action == "link":
                 old, new = self.rng.choice(names), self._new_name()
                 touched = [old, new]
@@ -139,7 +165,7 @@ class Writer:
         finally:
             for path in touched:
                 self.ledger.last_use[path] = self.ledger.operations
-            if action == "rename":
+            if action in ("rename", "rename_dir"):
                 self.ledger.renames.append((*touched, self.ledger.operations))
         self.ledger.operations += 1
 
@@ -162,6 +188,7 @@ def run_crash_workload(cluster: LocalCluster, kills: int, seed: int) -> Ledger:
     with benchfs.connect(cluster.registry, settings) as client:
         client.mkdir("/crash")
         writer = Writer(client, seed)
+        writer.make_dirs(20)
         killer = Killer(cluster, kills, seed + 1)
         killer.start()
         while killer.is_alive():
@@ -193,11 +220,15 @@ def verify(cluster: LocalCluster, ledger: Ledger) -> dict[str, int]:
         names_of: dict[int, list[str]] = {}
         for name in client.listdir("/crash"):
             info = client.stat(f"/crash/{name}")  # no name without its inode
-            names_of.setdefault(info.st_ino, []).append(f"/crash/{name}")
+            if not stat.S_ISDIR(info.st_mode):  # the audit checked directories' counts
+                names_of.setdefault(info.st_ino, []).append(f"/crash/{name}")
         for ino, names in names_of.items():
             assert client.stat(names[0]).st_nlink == len(names), (ino, names)
-        listed = {n for names in names_of.values() for n in names}
+        listed = set(client.listdir("/crash"))
+        listed = {f"/crash/{name}" for name in listed}
         assert set(ledger.durable) <= listed
+        for path in ledger.dirs:
+            assert stat.S_ISDIR(client.stat(f"{path}/s").st_mode), path  # moved with it
         renames_checked = 0
         for old, new, number in ledger.renames:
             if ledger.last_use[old] == ledger.last_use[new] == number:  # nothing came after
