@@ -1,7 +1,9 @@
 """The server process: one engine loop, the metadata store, the registry entry.
 
 The loop sleeps inside the engine when idle (D1). Python only sees batches of
-events for metadata requests; bulk reads and writes never come up here.
+events for metadata requests, and the replies to this server's own requests of the
+transactions it coordinates (benchfs.server.transactions); bulk reads and writes
+never come up here.
 """
 
 from __future__ import annotations
