@@ -6,7 +6,7 @@ subtree (they are hashed by full path) under a fence that every server holds
 until the move is complete, so other clients see it before or after, never half.
 
 The POSIX checks run here; every operation that changes more than one server
-(rename, link, unlink, rmdir) is one request to a coordinating server, which runs
+(mkdir, rename, link, unlink, rmdir) is one request to a coordinating server, which runs
 it as a crash-atomic transaction (benchfs.server.transactions). A transaction
 still waiting on a server that is down past our deadline answers ETIMEDOUT: it
 has not happened *yet*, and completes or rolls back on its own once the server
@@ -48,12 +48,11 @@ class Names(ClientCore):
             if resolved.inode is not None:
                 raise os_error(errno.EEXIST, path)
             self._require(resolved.parent, WRITE | EXECUTE, path)
-            self._rpc.call(
-                self._ns.rank_of_path(resolved.path), Op.MKDIR, resolved.path,
+            self._transaction(
+                self._ns.rank_of_path(resolved.path), Op.MKDIR_TX, resolved.path,
                 mode & ~current_umask() & 0o7777, os.geteuid(), self._new_gid(resolved.parent),
-                filename=path,
+                resolved.parent.ino, filename=path,
             )
-            self._touch_dir(resolved.parent, +1)
 
     @staticmethod
     def _new_gid(parent: Inode) -> int:

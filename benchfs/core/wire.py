@@ -86,8 +86,8 @@ class Op(enum.IntEnum):
     # Metadata ops, served by Python; numbers from FIRST_PYTHON_OP up to OP_MAX.
     LOOKUP = 16
     CREATE = 17
-    MKDIR = 18
-    UNLINK = 19
+    MKDIR = 18  # retired: MKDIR_TX
+    UNLINK = 19  # retired: UNLINK_TX
     READDIR = 21
     GETATTR = 22
     SET_SIZE = 23
@@ -118,6 +118,7 @@ class Op(enum.IntEnum):
     RMDIR_TX = 44  # remove an empty directory, to the server of its name
     TX_STEP = 45  # server to server: one step of a transaction, applied once per key
     TX_FORGET = 46  # server to server: a transaction finished, drop its step results
+    MKDIR_TX = 47  # a directory and its parent's link, to the server of the new name
 
 
 class SignedInt(int):
@@ -172,6 +173,8 @@ REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
                   ("parent_ino", int), ("wait_ms", int)),
     Op.TX_STEP: (("txid", int), ("key", int), ("method", str), ("args", bytes)),
     Op.TX_FORGET: (("txid", int),),
+    Op.MKDIR_TX: (("path", str), ("mode", int), ("uid", int), ("gid", int), ("parent_ino", int),
+                  ("wait_ms", int)),
 }
 
 PATH_FIELDS = frozenset({"path", "src", "dst"})

@@ -23,8 +23,10 @@ from benchfs.server.wal import WALError
 
 # Requests that make the metadata grow (a new name, small-file data), and for the
 # naming ones the argument that holds the new name.
-_NEW_NAME_ARG = {Op.CREATE: 0, Op.MKDIR: 0, Op.SYMLINK: 1}
+_NEW_NAME_ARG = {Op.CREATE: 0, Op.SYMLINK: 1}
 _GROWING = {*_NEW_NAME_ARG, Op.INLINE_WRITE}
+# Store methods run for transactions that add the name in their first argument.
+_NEW_NAME_METHODS = frozenset({"add_entry", "make_directory"})
 
 
 def _entry_reply(ino: int, inode: Inode | None) -> list[Any]:
@@ -44,9 +46,7 @@ class RequestHandlers:
         self._table: dict[int, Callable[..., Any]] = {
             Op.LOOKUP: self._lookup,
             Op.CREATE: self._create,
-            Op.MKDIR: lambda path, mode, uid, gid: store.mkdir(path, mode, uid, gid).to_wire(),
             Op.SYMLINK: lambda *args: store.symlink(*args).to_wire(),
-            Op.UNLINK: lambda *args: list(store.unlink(*args)),
             Op.READDIR: self._readdir,
             Op.GETATTR: lambda ino: store.getattr(ino).to_wire(),
             Op.SETATTR: lambda ino, changes: store.setattr(ino, changes).to_wire(),
@@ -81,19 +81,31 @@ class RequestHandlers:
             return errno.EPROTO, b""
         if opcode in _GROWING and self._short_of_space() and self._grows(opcode, args):
             return errno.ENOSPC, b""
+        return self._answer(Op(opcode).name, handler, args)
+
+    def run_local(self, method: str, args: list[Any]) -> tuple[int, bytes]:
+        """A store method that a one-server operation comes down to, called by this
+        server's coordinator and answered like a request."""
+        refused = self._refusal(method, args)
+        if refused:
+            return refused, b""
+        return self._answer(method, getattr(self._store, method), args)
+
+    @staticmethod
+    def _answer(name: str, call: Callable[..., Any], args: Any) -> tuple[int, bytes]:
         try:
-            return 0, encode_reply(handler(*args))
+            return 0, encode_reply(call(*args))
         except MetadataError as exc:
             return exc.errno, b""
         except OSError as exc:
             return exc.errno or errno.EIO, b""
         except WALError as exc:  # the log is broken: nothing can be made durable
-            logger.error("{} request not logged: {}", Op(opcode).name, exc)
+            logger.error("{} request not logged: {}", name, exc)
             return errno.EIO, b""
         except Exception:
             # A bug must cost one request, not the server: it still gets its one
             # reply (D4), and the traceback goes to the log.
-            logger.exception("{} request failed unexpectedly", Op(opcode).name)
+            logger.exception("{} request failed unexpectedly", name)
             return errno.EIO, b""
 
     def _grows(self, opcode: int, args: tuple[Any, ...]) -> bool:
@@ -112,13 +124,16 @@ class RequestHandlers:
         return False
 
     def _tx_step(self, txid: int, key: int, method: str, packed_args: bytes) -> list[Any]:
-        """One step of another server's transaction. On a full log a new name is
-        refused as ADD_ENTRY would be, and the refusal is stored like any answer."""
-        refused = 0
-        if (method == "add_entry" and self._short_of_space()
-                and self._is_new_name(decode_reply(packed_args)[0])):
-            refused = errno.ENOSPC
+        """One step of a transaction; a refusal (a full log) is stored like any answer."""
+        refused = self._refusal(method, decode_reply(packed_args))
         return self._store.tx_step(txid, key, method, packed_args, refused)
+
+    def _refusal(self, method: str, args: list[Any]) -> int:
+        """ENOSPC for a store call adding a name while the log is short of space."""
+        if (method in _NEW_NAME_METHODS and self._short_of_space()
+                and self._is_new_name(args[0])):
+            return errno.ENOSPC
+        return 0
 
     def _lookup(self, path: str) -> list[Any]:
         return _entry_reply(*self._store.lookup(path))

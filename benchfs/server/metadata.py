@@ -69,7 +69,7 @@ class MetadataStore(TransactionState):
     """Directory entries hashed to this server and the inodes allocated here."""
 
     # What a transaction's coordinator may ask of this server as a keyed step.
-    STEP_METHODS = frozenset({"add_entry", "remove_entry", "adjust", "unlink"})
+    STEP_METHODS = frozenset({"add_entry", "remove_entry", "adjust", "unlink", "make_directory"})
 
     def __init__(self, server_index: int, holds_root: bool,
                  journal: Journal | None = None) -> None:
@@ -254,13 +254,16 @@ class MetadataStore(TransactionState):
         self._entries[key] = Dentry(inode.ino, stat.S_IFREG)
         return inode.ino, inode, True, self._touch_parent(parent_ino)
 
-    def _touch_parent(self, parent_ino: int) -> bool:
+    def _touch_parent(self, parent_ino: int, nlink_delta: int = 0) -> bool:
         """A name came or went in a directory whose inode may live here: move its
-        times now and spare the client a round trip. False: it lives elsewhere."""
+        times (and link count) now and spare a round trip. False: it lives elsewhere."""
         if parent_ino not in self._inodes:
             return False
-        self.adjust(parent_ino, 0, True, False)
+        self.adjust(parent_ino, nlink_delta, True, False)
         return True
+
+    def holds_inode(self, ino: int) -> bool:
+        return ino in self._inodes
 
     def _create_unique(self, path: str, inode_mode: int, uid: int, gid: int, nlink: int,
                        target: str | None = None) -> Inode:
@@ -274,6 +277,14 @@ class MetadataStore(TransactionState):
     @journaled
     def mkdir(self, path: str, mode: int, uid: int, gid: int) -> Inode:
         return self._create_unique(path, stat.S_IFDIR | (mode & 0o7777), uid, gid, nlink=2)
+
+    @journaled
+    def make_directory(self, path: str, mode: int, uid: int, gid: int,
+                       parent_ino: int) -> list[Any]:
+        """mkdir, and the parent's link with it when the parent's inode lives here:
+        [ino, whether the parent was linked here]."""
+        inode = self.mkdir(path, mode, uid, gid)
+        return [inode.ino, self._touch_parent(parent_ino, +1)]
 
     @journaled
     def symlink(self, target: str, path: str, uid: int, gid: int) -> Inode:

@@ -81,6 +81,17 @@ class TxContext:
     decision: Any  # a journaled decision from before a restart, or None
 
 
+def mkdir(tx: TxContext, path: str, mode: int, uid: int, gid: int, parent_ino: int) -> Plan:
+    """The directory, then its parent's link (on the parent's server, when elsewhere)."""
+    ((status, reply),) = yield [applied(tx.where.of_path(path), 1, "make_directory", path, mode,
+                                        uid, gid, parent_ino)]
+    if status:
+        return status, None
+    if not reply[1]:
+        yield [applied(tx.where.of_inode(parent_ino), 2, "adjust", parent_ino, 1, True, False)]
+    return 0, None
+
+
 def rename_file(tx: TxContext, src: str, dst: str, ino: int, file_type: int,
                 keep_replaced: bool) -> Plan:
     """The new name first (replacing a target in one step), then the old name goes,
@@ -234,5 +245,5 @@ def forget_everywhere(txid: int, ranks: list[int]) -> Plan:
 
 PLANS: dict[str, Callable[..., Plan]] = {
     "rename_file": rename_file, "link": link, "unlink": unlink, "rename_dir": rename_dir,
-    "rmdir": rmdir,
+    "rmdir": rmdir, "mkdir": mkdir,
 }

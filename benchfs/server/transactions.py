@@ -58,7 +58,7 @@ from benchfs.server.plans import (
 from benchfs.server.wal import WALError
 
 _KIND_OF_OP = {Op.RENAME_TX: "rename_file", Op.LINK_TX: "link", Op.UNLINK_TX: "unlink",
-               Op.RENAME_DIR_TX: "rename_dir", Op.RMDIR_TX: "rmdir"}
+               Op.RENAME_DIR_TX: "rename_dir", Op.RMDIR_TX: "rmdir", Op.MKDIR_TX: "mkdir"}
 # Reply statuses meaning the connection failed under the step: connect anew.
 _UNREACHED = frozenset({errno.ENOTCONN, errno.ECONNRESET, errno.ETIMEDOUT, errno.EPIPE,
                         errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ECANCELED,
@@ -163,10 +163,9 @@ class Coordinator:
             # after an ETIMEDOUT must not move or remove a name still moving.
             self._replies.append((handle, errno.EAGAIN, b""))
             return
-        if kind == "unlink" and self._unlink_is_local(*args):
-            path, keep_inode, parent_ino, _ = args
-            self._replies.append((handle, *self._handlers.handle(
-                Op.UNLINK, encode_request(Op.UNLINK, path, keep_inode, parent_ino))))
+        local = self._local_call(kind, args)
+        if local is not None:
+            self._replies.append((handle, *self._handlers.run_local(*local)))
             return
         txid = random.getrandbits(63)
         try:
@@ -180,6 +179,15 @@ class Coordinator:
     def _source_busy(self, path: str) -> bool:
         return any(not tx.finished and self._store.intents[tx.txid].args[0] == path
                    for tx in self._txs.values())
+
+    def _local_call(self, kind: str, args: list[Any]) -> tuple[str, list[Any]] | None:
+        """The one journaled store call an operation comes down to when it changes
+        only this server (no transaction needed), or None."""
+        if kind == "unlink" and self._unlink_is_local(*args):
+            return "unlink", args[:3]
+        if kind == "mkdir" and self._store.holds_inode(args[-1]):
+            return "make_directory", args
+        return None
 
     def _unlink_is_local(self, path: str, keep_inode: bool, _parent: int, chunked: bool) -> bool:
         """Whether an unlink changes only this server: the inode is here and no chunk

@@ -72,14 +72,6 @@ class Writer:
         self.counter += 1
         return f"/crash/{prefix}{self.counter}"
 
-    def make_dirs(self, count: int) -> None:
-        """Directories (made before the kills: mkdir itself is not a transaction) for
-        the directory renames and rmdirs under the kills."""
-        for _ in range(count):
-            path = self._new_name("d")
-            self.client.mkdir(path)
-            self.client.mkdir(f"{path}/s")
-            self.ledger.dirs.add(path)
 
     def _sync_metadata(self) -> None:
         """fsync of any file makes every server's metadata log durable."""
@@ -94,7 +86,7 @@ class Writer:
         dirs = sorted(self.ledger.dirs)
         action = self.rng.choice(
             ["create"] * 3 + (["rename", "link", "unlink", "overwrite"] if names else [])
-            + (["rename_dir", "rmdir"] if dirs else []))
+            + ["mkdir"] + (["rename_dir", "rmdir"] if dirs else []))
         touched: list[str] = []
         try:
             if action == "create":
@@ -114,6 +106,13 @@ class Writer:
                 self.client.rename(old, new)
                 self._sync_metadata()
                 self.ledger.durable[new] = self.ledger.durable.pop(old)
+            elif action == "mkdir":
+                path = self._new_name("d")
+                touched = [path]
+                self.client.mkdir(path)
+                self.client.mkdir(f"{path}/s")
+                self._sync_metadata()
+                self.ledger.dirs.add(path)
             elif action == "rename_dir":
                 old, new = self.rng.choice(dirs), self._new_name("d")
                 touched = [old, new]
@@ -188,7 +187,6 @@ def run_crash_workload(cluster: LocalCluster, kills: int, seed: int) -> Ledger:
     with benchfs.connect(cluster.registry, settings) as client:
         client.mkdir("/crash")
         writer = Writer(client, seed)
-        writer.make_dirs(20)
         killer = Killer(cluster, kills, seed + 1)
         killer.start()
         while killer.is_alive():

@@ -1,5 +1,5 @@
 """Crash-atomic multi-server operations: kill -9 the coordinator or a participant at
-each step of a rename, link, last-link unlink, directory rename and rmdir, or kill
+each step of a rename, link, last-link unlink, directory rename, rmdir and mkdir, or kill
 the client mid-operation, restart, and check that the namespace converges to the
 operation fully done (every intent is journaled before its first step, so recovery
 finishes it) with every invariant holding (tests/integration/audit.py).
@@ -207,16 +207,23 @@ def rmdir(lab: Lab) -> Case:
     return Case(top, "rmdir", (d,), {top: ("dir", 2)})
 
 
+def mkdir(lab: Lab) -> Case:
+    """A directory on A whose parent's inode lives on C."""
+    top = lab.new_top()
+    d = lab.name_on(A, f"{top}/d")
+    return Case(top, "mkdir", (d,), {top: ("dir", 3), d: ("dir", 2)})
+
+
 BUILDERS = {"rename_file": rename_file, "link": link, "unlink": unlink,
-            "rename_dir": rename_dir, "rmdir": rmdir}
+            "rename_dir": rename_dir, "rmdir": rmdir, "mkdir": mkdir}
 # The plans' batches, the last one telling the participants to forget (see plans.py).
-BATCHES = {"rename_file": 5, "link": 3, "unlink": 4, "rename_dir": 5, "rmdir": 4}
+BATCHES = {"rename_file": 5, "link": 3, "unlink": 4, "rename_dir": 5, "rmdir": 4, "mkdir": 3}
 # (kind, the participant that dies, what it dies after applying)
 PARTICIPANT_FAULTS = [
     ("rename_file", B, "add_entry"), ("rename_file", C, "adjust"),
     ("link", B, "add_entry"), ("unlink", B, "adjust"), ("unlink", C, "DATA_REMOVE"),
     ("rename_dir", B, "FENCE"), ("rename_dir", B, "MOVE_INSERT"), ("rename_dir", B, "UNFENCE"),
-    ("rmdir", B, "FENCE"), ("rmdir", B, "UNFENCE"),
+    ("rmdir", B, "FENCE"), ("rmdir", B, "UNFENCE"), ("mkdir", C, "adjust"),
 ]
 
 
