@@ -233,4 +233,5 @@ def verify(cluster: LocalCluster, ledger: Ledger) -> dict[str, int]:
                 assert (old in listed) != (new in listed), (old, new)
                 renames_checked += 1
     return {"files_checked": len(ledger.durable), "link_counts_checked": len(names_of),
-            "renames_checked": renames_checked, "doubtful": len(ledger.doubtful)}
+            "renames_checked": renames_checked, "dirs_checked": len(ledger.dirs),
+            "doubtful": len(ledger.doubtful)}
