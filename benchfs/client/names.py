@@ -4,27 +4,33 @@ File renames and links touch only directory entries and link counts: data is
 keyed by inode number (D5). A directory rename moves the entries of its whole
 subtree (they are hashed by full path) under a fence that every server holds
 until the move is complete, so other clients see it before or after, never half.
+
+The POSIX checks run here; every operation that changes more than one server
+(mkdir, rename, link, unlink, rmdir) is one request to a coordinating server, which runs
+it as a crash-atomic transaction (benchfs.server.transactions). A transaction
+still waiting on a server that is down past our deadline answers ETIMEDOUT: it
+has not happened *yet*, and completes or rolls back on its own once the server
+is back.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import random
 import stat
-import time
 from typing import Any
 
 from benchfs.client.core import ClientCore, current_umask, parent_of, wants_bytes
 from benchfs.client.namespace import Resolved
 from benchfs.client.permissions import EXECUTE, READ, WRITE, may_delete_from, permitted
-from benchfs.client.rpc import Request
 from benchfs.core.errors import os_error
 from benchfs.core.paths import fspath_of, had_trailing_slash, is_ancestor
 from benchfs.core.records import Inode
-from benchfs.core.wire import Op, decode_reply, encode_request
+from benchfs.core.wire import Op
 
-Entries = list[list[Any]]  # [path, ino, file_type] as servers list them
+# The share of our deadline a coordinating server may spend on a transaction
+# before it answers ETIMEDOUT: the rest carries the answer back in time.
+_TRANSACTION_SHARE = 0.8
 
 
 def _last_component(text: str) -> str:
@@ -42,12 +48,11 @@ class Names(ClientCore):
             if resolved.inode is not None:
                 raise os_error(errno.EEXIST, path)
             self._require(resolved.parent, WRITE | EXECUTE, path)
-            self._rpc.call(
-                self._ns.rank_of_path(resolved.path), Op.MKDIR, resolved.path,
+            self._transaction(
+                self._ns.rank_of_path(resolved.path), Op.MKDIR_TX, resolved.path,
                 mode & ~current_umask() & 0o7777, os.geteuid(), self._new_gid(resolved.parent),
-                filename=path,
+                resolved.parent.ino, filename=path,
             )
-            self._touch_dir(resolved.parent, +1)
 
     @staticmethod
     def _new_gid(parent: Inode) -> int:
@@ -66,52 +71,34 @@ class Names(ClientCore):
             if resolved.path == "/" or last == "..":
                 raise os_error(errno.EBUSY if resolved.path == "/" else errno.ENOTEMPTY, path)
             self._check_delete(resolved, inode, path)
-            txid, listings = self._fence(resolved.path, resolved.path, path)
-            below = [entry for src, _ in listings for entry in src if entry[0] != resolved.path]
-            self._unfence(txid, remove_src=not below)
-            if below:
-                raise os_error(errno.ENOTEMPTY, path)
+            keep = self._is_open(inode.ino)
+            self._transaction(self._ns.rank_of_path(resolved.path), Op.RMDIR_TX, resolved.path,
+                              inode.ino, inode.nlink, keep, resolved.parent.ino, filename=path)
             self._ns.forget(resolved.path)
-            self._drop_directory(inode)
-            self._touch_dir(resolved.parent, -1)
+            if keep:
+                self._orphan(inode.ino)
 
-    def _drop_directory(self, inode: Inode) -> None:
-        """A directory lost its name. One we still have open lives on, with no
-        links, until its last close (fstat of it works, as on Linux)."""
-        still_open = [f for f in self._fds.open_files() if f.ino == inode.ino]
-        self._rpc.call(self._ns.rank_of_inode(inode.ino), Op.ADJUST, inode.ino, -inode.nlink,
-                       False, bool(still_open))
-        for open_file in still_open:
-            open_file.orphaned = True
+    def _transaction(self, rank: int, op: Op, *args: object, filename: object = None,
+                     filename2: object = None) -> Any:
+        wait_ms = int(self._rpc.timeout * _TRANSACTION_SHARE * 1000)
+        return self._rpc.call(rank, op, *args, wait_ms, filename=filename, filename2=filename2)
+
+    def _is_open(self, ino: int) -> bool:
+        return any(f.ino == ino for f in self._fds.open_files())
+
+    def _orphan(self, ino: int) -> None:
+        """A file or directory lost its last name while we hold it open: it lives on,
+        with no links, until our last close (fstat of it works, as on Linux), which
+        frees it."""
+        for open_file in self._fds.open_files():
+            if open_file.ino == ino:
+                open_file.orphaned = True
 
     def _check_delete(self, resolved: Resolved, victim: Inode, path: object) -> None:
         creds = self._creds()
         self._require(resolved.parent, WRITE | EXECUTE, path, creds)
         if self._ns.enforce_permissions and not may_delete_from(resolved.parent, victim, creds):
             raise os_error(errno.EPERM, path)
-
-    # -- fences --------------------------------------------------------------------------
-
-    def _fence(self, src: str, dst: str, filename: object) -> tuple[int, list[list[Entries]]]:
-        """Fence ``src`` and ``dst`` on every server; their entries, per server."""
-        deadline = time.monotonic() + self._rpc.timeout
-        while True:
-            txid = random.getrandbits(63)
-            body = encode_request(Op.FENCE, txid, src, dst)
-            replies = self._rpc.run([Request(rank, Op.FENCE, body=body)
-                                     for rank in self._ns.all_ranks])
-            failed = [reply.status for reply in replies if reply.status]
-            if not failed:
-                return txid, [decode_reply(reply.payload or b"") for reply in replies]
-            # Release what we hold at once: two movers waiting on each other's
-            # half-taken fences would otherwise both stall until the deadline.
-            self._unfence(txid, remove_src=False)
-            if any(status != errno.EAGAIN for status in failed) or time.monotonic() > deadline:
-                raise os_error(failed[0], filename)
-            time.sleep(random.uniform(0.001, 0.01))
-
-    def _unfence(self, txid: int, remove_src: bool) -> None:
-        self._rpc.call_all(self._ns.all_ranks, Op.UNFENCE, txid, remove_src)
 
     # -- files ---------------------------------------------------------------------------
 
@@ -123,12 +110,13 @@ class Names(ClientCore):
             if stat.S_ISDIR(inode.mode):
                 raise os_error(errno.EISDIR, path)
             self._check_delete(resolved, inode, path)
-            keep = any(f.ino == inode.ino for f in self._fds.open_files())
-            ino, links_left, parent_touched = self._rpc.call(
-                self._ns.rank_of_path(resolved.path), Op.UNLINK, resolved.path, keep,
-                resolved.parent.ino, filename=path,
+            keep = self._is_open(inode.ino)
+            ino, links_left, parent_touched = self._transaction(
+                self._ns.rank_of_path(resolved.path), Op.UNLINK_TX, resolved.path, keep,
+                resolved.parent.ino, inode.inline is None, filename=path,
             )
-            self._drop_link(ino, links_left, chunked=inode.inline is None)
+            if keep and links_left <= 0:
+                self._orphan(ino)
             if not parent_touched:
                 self._touch_dir(resolved.parent)
 
@@ -177,17 +165,8 @@ class Names(ClientCore):
                 raise os_error(errno.EPERM, src, dst)
             self._require(target.parent, WRITE | EXECUTE, src)
             self._check_hardlink_protection(inode, src, dst)
-            # Count the link first: a crash in between leaves a count one too high
-            # (a leak), never a name whose inode can vanish under it.
-            owner = self._ns.rank_of_inode(inode.ino)
-            self._rpc.call(owner, Op.ADJUST, inode.ino, +1, False, False, filename=src)
-            try:
-                self._rpc.call(self._ns.rank_of_path(target.path), Op.ADD_ENTRY, target.path,
-                               inode.ino, stat.S_IFMT(inode.mode), False,
-                               filename=src, filename2=dst)
-            except OSError:
-                self._rpc.call(owner, Op.ADJUST, inode.ino, -1, False, False)
-                raise
+            self._transaction(self._ns.rank_of_inode(inode.ino), Op.LINK_TX, target.path,
+                              inode.ino, stat.S_IFMT(inode.mode), filename=src, filename2=dst)
             self._touch_dir(target.parent)
 
     def _check_hardlink_protection(self, inode: Inode, src: object, dst: object) -> None:
@@ -264,60 +243,32 @@ class Names(ClientCore):
 
     def _rename_file(self, source: Resolved, target: Resolved, moving: Inode,
                      src: object, dst: object) -> None:
-        # The new name first, then the old one goes: the file is never missing,
-        # and a replaced target is never absent (POSIX's atomic replace).
-        replaced = self._rpc.call(
-            self._ns.rank_of_path(target.path), Op.ADD_ENTRY, target.path, moving.ino,
-            stat.S_IFMT(moving.mode), True, filename=src, filename2=dst,
+        keep = target.inode is not None and self._is_open(target.inode.ino)
+        replaced, links_left = self._transaction(
+            self._ns.rank_of_path(source.path), Op.RENAME_TX, source.path, target.path,
+            moving.ino, stat.S_IFMT(moving.mode), keep, filename=src, filename2=dst,
         )
-        self._rpc.call(self._ns.rank_of_path(source.path), Op.REMOVE_ENTRY, source.path,
-                       moving.ino, filename=src, filename2=dst)
-        if replaced is not None:
-            self._drop_replaced(replaced[0])
-        self._touch_parents(source, target, 0)
-
-    def _drop_replaced(self, ino: int) -> None:
-        keep = any(f.ino == ino for f in self._fds.open_files())
-        left = self._rpc.call(self._ns.rank_of_inode(ino), Op.ADJUST, ino, -1, False, keep)
-        self._drop_link(ino, left)
-
-    def _touch_parents(self, source: Resolved, target: Resolved, dst_links: int) -> None:
-        if source.parent.ino == target.parent.ino:
-            self._touch_dir(source.parent)
-        else:
-            self._touch_dir(source.parent, -dst_links)
-            self._touch_dir(target.parent, +dst_links)
+        if replaced is not None and keep and links_left <= 0:
+            self._orphan(replaced)
+        self._touch_dir(source.parent)
+        if target.parent.ino != source.parent.ino:
+            self._touch_dir(target.parent)
 
     def _rename_directory(self, source: Resolved, target: Resolved, moving: Inode,
                           src: object, dst: object) -> None:
-        txid, listings = self._fence(source.path, target.path, src)
-        try:
-            moved = [entry for src_list, _ in listings for entry in src_list]
-            in_target = [e for _, dst_list in listings for e in dst_list if e[0] != target.path]
-            if not any(entry[0] == source.path for entry in moved):
-                raise os_error(errno.ENOENT, src, dst)  # removed before the fence
-            if in_target:
-                raise os_error(errno.ENOTEMPTY, src, dst)
-            self._move_entries(txid, moved, source.path, target.path)
-        except BaseException:
-            self._unfence(txid, remove_src=False)
-            raise
-        self._unfence(txid, remove_src=True)
+        # The coordinator moves the parents' link counts and drops a replaced (empty)
+        # directory's, in the same transaction.
+        replaced = target.inode
+        keep = replaced is not None and self._is_open(replaced.ino)
+        self._transaction(
+            self._ns.rank_of_path(source.path), Op.RENAME_DIR_TX, source.path, target.path,
+            replaced.ino if replaced else 0, replaced.nlink if replaced else 0, keep,
+            source.parent.ino, target.parent.ino, filename=src, filename2=dst,
+        )
         self._ns.forget(source.path)
         self._ns.forget(target.path)
-        if target.inode is not None:  # an empty directory was replaced
-            self._drop_directory(target.inode)
-            self._touch_dir(target.parent, -1)  # its ".." no longer counts there
-        self._touch_parents(source, target, 1)
-
-    def _move_entries(self, txid: int, moved: list[list[Any]], src: str, dst: str) -> None:
-        by_rank: dict[int, list[list[Any]]] = {}
-        for path, ino, file_type in moved:
-            new_path = dst + path[len(src):]
-            by_rank.setdefault(self._ns.rank_of_path(new_path), []).append(
-                [new_path, ino, file_type])
-        for rank, entries in by_rank.items():
-            self._rpc.call(rank, Op.MOVE_INSERT, txid, entries)
+        if replaced is not None and keep:
+            self._orphan(replaced.ino)
 
     # -- listing and the working directory -----------------------------------------------
 

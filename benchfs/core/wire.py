@@ -86,16 +86,18 @@ class Op(enum.IntEnum):
     # Metadata ops, served by Python; numbers from FIRST_PYTHON_OP up to OP_MAX.
     LOOKUP = 16
     CREATE = 17
-    MKDIR = 18
-    UNLINK = 19
+    MKDIR = 18  # retired: MKDIR_TX
+    UNLINK = 19  # retired: UNLINK_TX
     READDIR = 21
     GETATTR = 22
     SET_SIZE = 23
     DATA_TRUNCATE = 24
     DATA_REMOVE = 25
     SETATTR = 26
-    REMOVE_ENTRY = 27  # drop a name if it still points at an inode (rename's second half)
-    ADD_ENTRY = 28  # add a name for an existing inode (link, rename's first half)
+    # Retired (kept for the numbering): rename and link add and drop names as steps
+    # of a transaction (TX_STEP), which servers alone send.
+    REMOVE_ENTRY = 27
+    ADD_ENTRY = 28
     SYMLINK = 29
     STATFS = 30
     HELLO = 31
@@ -107,6 +109,16 @@ class Op(enum.IntEnum):
     META_SYNC = 37  # make this server's metadata log durable (a client's fsync)
     INLINE_WRITE = 38  # write into a small file's data kept in its inode (D8)
     SPILL = 39  # a small file outgrew its inode: its chunks hold the data from now on
+    # Operations spanning servers, run as one transaction by a coordinating server
+    # (benchfs.server.transactions); the client waits for the whole of it.
+    RENAME_TX = 40  # rename a non-directory, to the server of the source name
+    LINK_TX = 41  # a hard link, to the server of the inode
+    UNLINK_TX = 42  # remove a name and, with the last link, the file
+    RENAME_DIR_TX = 43  # rename a directory with its subtree, to the server of the source
+    RMDIR_TX = 44  # remove an empty directory, to the server of its name
+    TX_STEP = 45  # server to server: one step of a transaction, applied once per key
+    TX_FORGET = 46  # server to server: a transaction finished, drop its step results
+    MKDIR_TX = 47  # a directory and its parent's link, to the server of the new name
 
 
 class SignedInt(int):
@@ -147,6 +159,22 @@ REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
     Op.META_SYNC: (),
     Op.INLINE_WRITE: (("ino", int), ("offset", int), ("data", bytes)),
     Op.SPILL: (("ino", int),),
+    # wait_ms: how long the client waits; a transaction not finished by then is
+    # answered ETIMEDOUT and completes (or rolls back) on its own.
+    Op.RENAME_TX: (("src", str), ("dst", str), ("ino", int), ("file_type", int),
+                   ("keep_replaced", bool), ("wait_ms", int)),
+    Op.LINK_TX: (("path", str), ("ino", int), ("file_type", int), ("wait_ms", int)),
+    Op.UNLINK_TX: (("path", str), ("keep_inode", bool), ("parent_ino", int), ("chunked", bool),
+                   ("wait_ms", int)),
+    Op.RENAME_DIR_TX: (("src", str), ("dst", str), ("target_ino", int), ("target_nlink", int),
+                       ("keep_target", bool), ("src_parent_ino", int), ("dst_parent_ino", int),
+                       ("wait_ms", int)),
+    Op.RMDIR_TX: (("path", str), ("ino", int), ("nlink", int), ("keep_inode", bool),
+                  ("parent_ino", int), ("wait_ms", int)),
+    Op.TX_STEP: (("txid", int), ("key", int), ("method", str), ("args", bytes)),
+    Op.TX_FORGET: (("txid", int),),
+    Op.MKDIR_TX: (("path", str), ("mode", int), ("uid", int), ("gid", int), ("parent_ino", int),
+                  ("wait_ms", int)),
 }
 
 PATH_FIELDS = frozenset({"path", "src", "dst"})

@@ -1,7 +1,9 @@
 """The server process: one engine loop, the metadata store, the registry entry.
 
 The loop sleeps inside the engine when idle (D1). Python only sees batches of
-events for metadata requests; bulk reads and writes never come up here.
+events for metadata requests, and the replies to this server's own requests of the
+transactions it coordinates (benchfs.server.transactions); bulk reads and writes
+never come up here.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from types import FrameType
 from loguru import logger
 
 from benchfs._native.engine import Engine, EngineConfig, Event, EventKind
-from benchfs.core.placement import PlacementRing
 from benchfs.registry import (
     DEFAULT_CHUNK_SIZE,
     ClusterConfig,
@@ -27,8 +28,11 @@ from benchfs.registry import (
     withdraw_server,
     write_cluster_config,
 )
+from benchfs.server.faults import Faults
 from benchfs.server.handlers import RequestHandlers
 from benchfs.server.metadata import MetadataStore
+from benchfs.server.plans import Placement
+from benchfs.server.transactions import Coordinator
 from benchfs.server.wal import WALError, WriteAheadLog
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
 
@@ -58,7 +62,7 @@ class Server:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         self.cluster = self._cluster_config()
-        ring = PlacementRing([str(rank) for rank in range(self.cluster.servers)])
+        where = Placement(self.cluster.servers)
         options.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = Engine(EngineConfig(
             listen_host=options.host, listen_port=options.port,
@@ -68,7 +72,7 @@ class Server:
             err_mode_peer=self.cluster.peer_errors,
         ))
         self.wal = WriteAheadLog(options.data_dir / "meta")
-        self.store = MetadataStore(options.rank, ring.server_for_path("/") == str(options.rank),
+        self.store = MetadataStore(options.rank, where.of_path("/") == options.rank,
                                    journal=self.wal.append)
         replayed = 0
         for record in self.wal.replay():
@@ -78,6 +82,10 @@ class Server:
             logger.info("recovered metadata: {} log records replayed", replayed)
         self.handlers = RequestHandlers(self.store, self.engine, str(options.data_dir),
                                         lambda: self.wal.short_of_space)
+        self.faults = Faults.from_env(self.wal.flush)
+        self.coordinator = Coordinator(options.rank, where, self.store, self.handlers,
+                                       self.engine, options.registry, self.faults)
+        self.coordinator.resume()
         self._stopping = False
         self._next_compaction = 0.0  # monotonic time before which compaction waits
 
@@ -112,7 +120,7 @@ class Server:
                     entry.rank, entry.host, entry.port, entry.data_dir)
         try:
             while not self._stopping:
-                self._serve_batch(self.engine.progress(_WAKE_MS))
+                self._serve_batch(self.engine.progress(self.coordinator.wait_ms(_WAKE_MS)))
         finally:
             withdraw_server(self.options.registry, self.options.rank, os.getpid())
             self.engine.close()
@@ -125,22 +133,35 @@ class Server:
         The log is written once per batch (group commit) before any reply leaves:
         a client never sees a change the server could forget by dying (kill -9
         leaves the page cache). A client's fsync in the batch makes it an fdatasync.
+        Transactions this server coordinates send their steps to other servers only
+        after the commit, so their intent records are in the log first.
         """
         replies = []
         for event in events:
             if event.kind == EventKind.REQUEST:
-                replies.append((event.req_id, *self.handlers.handle(event.opcode,
-                                                                     event.payload or b"")))
+                body = event.payload or b""
+                if event.opcode in Coordinator.OPS:
+                    self.coordinator.begin(event.req_id, event.opcode, body)
+                else:
+                    replies.append((event.req_id, *self.handlers.handle(event.opcode, body)))
+                    self.faults.after_request(event.opcode, body)
+            elif event.kind == EventKind.REPLY:
+                self.coordinator.on_reply(event)
             else:
                 self._note(event)
-        if not replies:
+        self.coordinator.tick()
+        replies += self.coordinator.take_replies()
+        if not (events or replies or self.coordinator.sends_waiting):
             return
         failed = self._commit()
         if failed:
             replies = [(handle, failed, b"") for handle, _, _ in replies]
         for handle, status, body in replies:
             self.engine.reply(handle, status, body)
-        if not failed and time.monotonic() >= self._next_compaction and self.wal.should_compact():
+        if failed:
+            return  # steps of transactions wait for a commit that holds their intents
+        self.coordinator.send_queued()
+        if time.monotonic() >= self._next_compaction and self.wal.should_compact():
             self._compact()
 
     def _commit(self) -> int:
@@ -178,3 +199,4 @@ class Server:
                            event.status, event.conn)
         elif event.kind == EventKind.CONN_ERROR:
             logger.debug("peer {} went away", event.conn)
+            self.coordinator.on_conn_error(event.conn)

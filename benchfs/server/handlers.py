@@ -17,14 +17,16 @@ from loguru import logger
 
 from benchfs._native.engine import Engine
 from benchfs.core.records import Inode
-from benchfs.core.wire import MalformedFrame, Op, decode_request, encode_reply
+from benchfs.core.wire import MalformedFrame, Op, decode_reply, decode_request, encode_reply
 from benchfs.server.metadata import MetadataError, MetadataStore
 from benchfs.server.wal import WALError
 
 # Requests that make the metadata grow (a new name, small-file data), and for the
 # naming ones the argument that holds the new name.
-_NEW_NAME_ARG = {Op.CREATE: 0, Op.MKDIR: 0, Op.SYMLINK: 1, Op.ADD_ENTRY: 0}
+_NEW_NAME_ARG = {Op.CREATE: 0, Op.SYMLINK: 1}
 _GROWING = {*_NEW_NAME_ARG, Op.INLINE_WRITE}
+# Store methods run for transactions that add the name in their first argument.
+_NEW_NAME_METHODS = frozenset({"add_entry", "make_directory"})
 
 
 def _entry_reply(ino: int, inode: Inode | None) -> list[Any]:
@@ -44,16 +46,12 @@ class RequestHandlers:
         self._table: dict[int, Callable[..., Any]] = {
             Op.LOOKUP: self._lookup,
             Op.CREATE: self._create,
-            Op.MKDIR: lambda path, mode, uid, gid: store.mkdir(path, mode, uid, gid).to_wire(),
             Op.SYMLINK: lambda *args: store.symlink(*args).to_wire(),
-            Op.UNLINK: lambda *args: list(store.unlink(*args)),
             Op.READDIR: self._readdir,
             Op.GETATTR: lambda ino: store.getattr(ino).to_wire(),
             Op.SETATTR: lambda ino, changes: store.setattr(ino, changes).to_wire(),
             Op.SET_SIZE: store.set_size,
             Op.ADJUST: store.adjust,
-            Op.ADD_ENTRY: store.add_entry,
-            Op.REMOVE_ENTRY: store.remove_entry,
             Op.FENCE: store.fence,
             Op.MOVE_INSERT: store.move_insert,
             Op.UNFENCE: store.unfence,
@@ -64,6 +62,8 @@ class RequestHandlers:
             Op.META_SYNC: self._request_sync,
             Op.INLINE_WRITE: store.inline_write,
             Op.SPILL: store.spill,
+            Op.TX_STEP: self._tx_step,
+            Op.TX_FORGET: store.tx_forget,
         }
         # Set when a request of the current batch needs the metadata log on stable
         # storage before its reply (one fdatasync serves the whole batch).
@@ -81,19 +81,31 @@ class RequestHandlers:
             return errno.EPROTO, b""
         if opcode in _GROWING and self._short_of_space() and self._grows(opcode, args):
             return errno.ENOSPC, b""
+        return self._answer(Op(opcode).name, handler, args)
+
+    def run_local(self, method: str, args: list[Any]) -> tuple[int, bytes]:
+        """A store method that a one-server operation comes down to, called by this
+        server's coordinator and answered like a request."""
+        refused = self._refusal(method, args)
+        if refused:
+            return refused, b""
+        return self._answer(method, getattr(self._store, method), args)
+
+    @staticmethod
+    def _answer(name: str, call: Callable[..., Any], args: Any) -> tuple[int, bytes]:
         try:
-            return 0, encode_reply(handler(*args))
+            return 0, encode_reply(call(*args))
         except MetadataError as exc:
             return exc.errno, b""
         except OSError as exc:
             return exc.errno or errno.EIO, b""
         except WALError as exc:  # the log is broken: nothing can be made durable
-            logger.error("{} request not logged: {}", Op(opcode).name, exc)
+            logger.error("{} request not logged: {}", name, exc)
             return errno.EIO, b""
         except Exception:
             # A bug must cost one request, not the server: it still gets its one
             # reply (D4), and the traceback goes to the log.
-            logger.exception("{} request failed unexpectedly", Op(opcode).name)
+            logger.exception("{} request failed unexpectedly", name)
             return errno.EIO, b""
 
     def _grows(self, opcode: int, args: tuple[Any, ...]) -> bool:
@@ -102,13 +114,26 @@ class RequestHandlers:
         of the log's reserve serves deletions, which free space. A name that exists
         already is left to the handler (EEXIST, or an open of an existing file)."""
         where = _NEW_NAME_ARG.get(Op(opcode))
-        if where is None:
-            return True
+        return where is None or self._is_new_name(args[where])
+
+    def _is_new_name(self, path: str) -> bool:
         try:
-            self._store.lookup(args[where])
+            self._store.lookup(path)
         except MetadataError as exc:
             return exc.errno == errno.ENOENT
         return False
+
+    def _tx_step(self, txid: int, key: int, method: str, packed_args: bytes) -> list[Any]:
+        """One step of a transaction; a refusal (a full log) is stored like any answer."""
+        refused = self._refusal(method, decode_reply(packed_args))
+        return self._store.tx_step(txid, key, method, packed_args, refused)
+
+    def _refusal(self, method: str, args: list[Any]) -> int:
+        """ENOSPC for a store call adding a name while the log is short of space."""
+        if (method in _NEW_NAME_METHODS and self._short_of_space()
+                and self._is_new_name(args[0])):
+            return errno.ENOSPC
+        return 0
 
     def _lookup(self, path: str) -> list[Any]:
         return _entry_reply(*self._store.lookup(path))

@@ -13,29 +13,28 @@ renames or links never move them.
 
 Directory renames and rmdir run under a *fence*: every server blocks the
 source and destination subtrees (requests there answer EAGAIN and the client
-retries) until the client finished moving the entries, so other clients see
-the subtree either before or after, never half-moved.
+retries) until the rename's coordinator finished moving the entries, so other
+clients see the subtree either before or after, never half-moved. Fences are
+journaled, so they outlive a restart of the server holding them.
 """
 
 from __future__ import annotations
 
 import errno
-import functools
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any
 
-import msgpack
 from sortedcontainers import SortedDict
 
 from benchfs.core.paths import is_ancestor, split
 from benchfs.core.records import FIRST_COUNTER, INLINE_MAX, ROOT_INO, Inode, new_inode_number
+from benchfs.server.intents import TransactionState
+from benchfs.server.journal import Journal, MetadataError, journaled, record
 
-# Names and symlink targets from os.fsdecode carry surrogates for non-UTF-8 bytes;
-# the journal must keep them, as the wire does.
-_NAMES = "surrogateescape"
+__all__ = ["Dentry", "MetadataError", "MetadataStore", "TOMBSTONE_SECONDS"]
 # Largest code point: (dir, _TOP) bounds every name of dir from above.
 _TOP = "\U0010ffff"
 # How long a removed or moved-away subtree refuses new entries. Clients trust a
@@ -58,44 +57,6 @@ class Fence:
     collected: list[tuple[str, str]] = field(default_factory=list)  # src keys seen here
 
 
-class MetadataError(Exception):
-    """A request that fails with an errno, sent back to the client as the reply status."""
-
-    def __init__(self, err: int) -> None:
-        super().__init__(err)
-        self.errno = err
-
-
-Journal = Callable[[bytes], None]
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def journaled(method: _Method) -> _Method:
-    """Record a successful call of a mutating method in the write-ahead log.
-
-    Replaying the same calls, in order and with the same clock, on the state
-    they first met rebuilds the same state: the store is deterministic given
-    its inputs and ``now``. Calls made from inside another journaled call are
-    not recorded; the outer call's replay makes them again.
-    """
-
-    @functools.wraps(method)
-    def wrapper(self: MetadataStore, *args: Any) -> Any:
-        if self._depth == 0 and not self._replaying:
-            self.now = time.time_ns()
-        self._depth += 1
-        try:
-            result = method(self, *args)
-        finally:
-            self._depth -= 1
-        if self._depth == 0 and self._journal is not None and not self._replaying:
-            self._journal(msgpack.packb([method.__name__, list(args), self.now],
-                                       unicode_errors=_NAMES))
-        return result
-
-    return cast(_Method, wrapper)
-
-
 def _join(parent: str, name: str) -> str:
     return f"{parent.rstrip('/')}/{name}"
 
@@ -104,16 +65,16 @@ def _within(path: str, top: str) -> bool:
     return path == top or is_ancestor(top, path)
 
 
-class MetadataStore:
+class MetadataStore(TransactionState):
     """Directory entries hashed to this server and the inodes allocated here."""
+
+    # What a transaction's coordinator may ask of this server as a keyed step.
+    STEP_METHODS = frozenset({"add_entry", "remove_entry", "adjust", "unlink", "make_directory"})
 
     def __init__(self, server_index: int, holds_root: bool,
                  journal: Journal | None = None) -> None:
+        super().__init__(journal)
         self._server_index = server_index
-        self._journal = journal
-        self._replaying = False
-        self._depth = 0
-        self.now = time.time_ns()  # the instant of the mutation under way
         self._next_counter = FIRST_COUNTER
         self._entries: SortedDict = SortedDict()  # (parent, name) -> Dentry
         self._inodes: dict[int, Inode] = {}
@@ -128,28 +89,17 @@ class MetadataStore:
 
     # -- durability ------------------------------------------------------------------
 
-    def apply(self, record: bytes) -> None:
-        """Replay one write-ahead-log or snapshot record."""
-        name, args, now = msgpack.unpackb(record, strict_map_key=False,
-                                        unicode_errors=_NAMES)
-        self._replaying = True
-        self.now = now
-        try:
-            getattr(self, name)(*args)
-        finally:
-            self._replaying = False
-
     def snapshot_records(self) -> Iterator[bytes]:
         """The whole state as records that ``apply`` turns back into it."""
-        yield msgpack.packb(["_restore_counter", [self._next_counter], 0],
-                             unicode_errors=_NAMES)
+        yield record("_restore_counter", [self._next_counter], 0)
         for inode in self._inodes.values():
-            yield msgpack.packb(["_restore_inode", [inode.to_wire()], 0],
-                                 unicode_errors=_NAMES)
+            yield record("_restore_inode", [inode.to_wire()], 0)
         for (parent, name), dentry in self._entries.items():
-            yield msgpack.packb(["_restore_entry", [parent, name, dentry.ino,
-                                                    dentry.file_type], 0],
-                                unicode_errors=_NAMES)
+            yield record("_restore_entry", [parent, name, dentry.ino, dentry.file_type], 0)
+        for txid, fence in self._fences.items():
+            yield record("_restore_fence", [txid, fence.src, fence.dst,
+                                            [list(key) for key in fence.collected]], 0)
+        yield from self._transaction_records()
 
     def _restore_counter(self, counter: int) -> None:
         self._next_counter = counter
@@ -160,6 +110,9 @@ class MetadataStore:
 
     def _restore_entry(self, parent: str, name: str, ino: int, file_type: int) -> None:
         self._entries[(parent, name)] = Dentry(ino, file_type)
+
+    def _restore_fence(self, txid: int, src: str, dst: str, collected: list[list[str]]) -> None:
+        self._fences[txid] = Fence(src, dst, [(parent, name) for parent, name in collected])
 
     # -- fences --------------------------------------------------------------------
 
@@ -198,8 +151,19 @@ class MetadataStore:
         return [[_join(*key), self._entries[key].ino, self._entries[key].file_type]
                 for key in keys]
 
+    @journaled
     def fence(self, txid: int, src: str, dst: str) -> list[list[list[Any]]]:
-        """Block ``src`` and ``dst`` subtrees; list the entries of both held here."""
+        """Block ``src`` and ``dst`` subtrees; list the entries of both held here.
+
+        Fences are journaled: a restarted server keeps refusing a half-moved
+        subtree until the rename's coordinator unfences it. Fencing again under
+        the same txid (a resend) lists what the fence holds.
+        """
+        held = self._fences.get(txid)
+        if held is not None:
+            src_keys = [key for key in held.collected if key in self._entries]
+            dst_keys = [] if dst == src else self._subtree_keys(dst)
+            return [self._listing(src_keys), self._listing(dst_keys)]
         self.check_unfenced(src)
         self.check_unfenced(dst)
         src_keys = self._subtree_keys(src)
@@ -217,6 +181,7 @@ class MetadataStore:
         for path, ino, file_type in entries:
             self._entries[split(path)] = Dentry(ino, file_type)
 
+    @journaled
     def unfence(self, txid: int, remove_src: bool) -> None:
         fence = self._fences.pop(txid, None)
         if fence is None:
@@ -289,13 +254,16 @@ class MetadataStore:
         self._entries[key] = Dentry(inode.ino, stat.S_IFREG)
         return inode.ino, inode, True, self._touch_parent(parent_ino)
 
-    def _touch_parent(self, parent_ino: int) -> bool:
+    def _touch_parent(self, parent_ino: int, nlink_delta: int = 0) -> bool:
         """A name came or went in a directory whose inode may live here: move its
-        times now and spare the client a round trip. False: it lives elsewhere."""
+        times (and link count) now and spare a round trip. False: it lives elsewhere."""
         if parent_ino not in self._inodes:
             return False
-        self.adjust(parent_ino, 0, True, False)
+        self.adjust(parent_ino, nlink_delta, True, False)
         return True
+
+    def holds_inode(self, ino: int) -> bool:
+        return ino in self._inodes
 
     def _create_unique(self, path: str, inode_mode: int, uid: int, gid: int, nlink: int,
                        target: str | None = None) -> Inode:
@@ -309,6 +277,14 @@ class MetadataStore:
     @journaled
     def mkdir(self, path: str, mode: int, uid: int, gid: int) -> Inode:
         return self._create_unique(path, stat.S_IFDIR | (mode & 0o7777), uid, gid, nlink=2)
+
+    @journaled
+    def make_directory(self, path: str, mode: int, uid: int, gid: int,
+                       parent_ino: int) -> list[Any]:
+        """mkdir, and the parent's link with it when the parent's inode lives here:
+        [ino, whether the parent was linked here]."""
+        inode = self.mkdir(path, mode, uid, gid)
+        return [inode.ino, self._touch_parent(parent_ino, +1)]
 
     @journaled
     def symlink(self, target: str, path: str, uid: int, gid: int) -> Inode:

@@ -1,5 +1,7 @@
 """A writer that records what fsync acknowledged, while a killer thread SIGKILLs and
-restarts random servers; then a check that everything acknowledged survived."""
+restarts random servers; then a check that everything acknowledged survived and that
+the namespace is whole: every operation, acknowledged or cut off by a kill, is all
+done or not at all (tests/integration/audit.py checks every server's metadata)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 import benchfs
 from benchfs.cluster import LocalCluster
 from benchfs.settings import ClientSettings
+from tests.integration.audit import wait_consistent
 
 
 @dataclass
@@ -22,8 +25,13 @@ class Ledger:
 
     durable: dict[str, bytes] = field(default_factory=dict)
     doubtful: set[str] = field(default_factory=set)
+    dirs: set[str] = field(default_factory=set)  # acknowledged, each holding a subdirectory
     operations: int = 0
     failures: int = 0
+    # Every rename tried, acknowledged or not, as (old, new, operation number), and
+    # the number of the last operation that named each path.
+    renames: list[tuple[str, str, int]] = field(default_factory=list)
+    last_use: dict[str, int] = field(default_factory=dict)
 
 
 class Killer(threading.Thread):
@@ -60,9 +68,10 @@ class Writer:
         self.ledger = Ledger()
         self.counter = 0
 
-    def _new_name(self) -> str:
+    def _new_name(self, prefix: str = "f") -> str:
         self.counter += 1
-        return f"/crash/f{self.counter}"
+        return f"/crash/{prefix}{self.counter}"
+
 
     def _sync_metadata(self) -> None:
         """fsync of any file makes every server's metadata log durable."""
@@ -74,8 +83,10 @@ class Writer:
 
     def step(self) -> None:
         names = sorted(self.ledger.durable)
+        dirs = sorted(self.ledger.dirs)
         action = self.rng.choice(
-            ["create"] * 3 + (["rename", "link", "unlink", "overwrite"] if names else []))
+            ["create"] * 3 + (["rename", "link", "unlink", "overwrite"] if names else [])
+            + ["mkdir"] + (["rename_dir", "rmdir"] if dirs else []))
         touched: list[str] = []
         try:
             if action == "create":
@@ -95,6 +106,27 @@ class Writer:
                 self.client.rename(old, new)
                 self._sync_metadata()
                 self.ledger.durable[new] = self.ledger.durable.pop(old)
+            elif action == "mkdir":
+                path = self._new_name("d")
+                touched = [path]
+                self.client.mkdir(path)
+                self.client.mkdir(f"{path}/s")
+                self._sync_metadata()
+                self.ledger.dirs.add(path)
+            elif action == "rename_dir":
+                old, new = self.rng.choice(dirs), self._new_name("d")
+                touched = [old, new]
+                self.ledger.dirs.discard(old)
+                self.client.rename(old, new)
+                self._sync_metadata()
+                self.ledger.dirs.add(new)
+            elif action == "rmdir":
+                path = self.rng.choice(dirs)
+                touched = [path]
+                self.ledger.dirs.discard(path)
+                self.client.rmdir(f"{path}/s")
+                self.client.rmdir(path)
+                self._sync_metadata()
             elif action == "link":
                 old, new = self.rng.choice(names), self._new_name()
                 touched = [old, new]
@@ -129,6 +161,11 @@ class Writer:
             for path in touched:
                 self._doubt(path)
             time.sleep(0.05)  # a server is down or restarting: give it a moment
+        finally:
+            for path in touched:
+                self.ledger.last_use[path] = self.ledger.operations
+            if action in ("rename", "rename_dir"):
+                self.ledger.renames.append((*touched, self.ledger.operations))
         self.ledger.operations += 1
 
     def _same_file(self, path: str) -> list[str]:
@@ -163,7 +200,11 @@ def run_crash_workload(cluster: LocalCluster, kills: int, seed: int) -> Ledger:
 
 
 def verify(cluster: LocalCluster, ledger: Ledger) -> dict[str, int]:
-    """Every acknowledged file intact; every listed name stat-able; link counts right."""
+    """Every acknowledged file intact; every listed name stat-able; the link count of
+    every file right; no rename left its file under both names or under neither."""
+    # Transactions cut off by a kill finish in the background: wait for them, then
+    # check every server's metadata (names, inodes, link counts, chunk files).
+    wait_consistent(cluster, timeout=30.0)
     with benchfs.connect(cluster.registry, ClientSettings(timeout=10.0)) as client:
         for path, data in ledger.durable.items():
             info = client.stat(path)
@@ -177,12 +218,20 @@ def verify(cluster: LocalCluster, ledger: Ledger) -> dict[str, int]:
         names_of: dict[int, list[str]] = {}
         for name in client.listdir("/crash"):
             info = client.stat(f"/crash/{name}")  # no name without its inode
-            names_of.setdefault(info.st_ino, []).append(f"/crash/{name}")
-        checked = 0
+            if not stat.S_ISDIR(info.st_mode):  # the audit checked directories' counts
+                names_of.setdefault(info.st_ino, []).append(f"/crash/{name}")
         for ino, names in names_of.items():
-            if any(name in ledger.doubtful for name in names):
-                continue
             assert client.stat(names[0]).st_nlink == len(names), (ino, names)
-            checked += 1
-        assert set(ledger.durable) <= {n for names in names_of.values() for n in names}
-    return {"files_checked": len(ledger.durable), "link_counts_checked": checked}
+        listed = set(client.listdir("/crash"))
+        listed = {f"/crash/{name}" for name in listed}
+        assert set(ledger.durable) <= listed
+        for path in ledger.dirs:
+            assert stat.S_ISDIR(client.stat(f"{path}/s").st_mode), path  # moved with it
+        renames_checked = 0
+        for old, new, number in ledger.renames:
+            if ledger.last_use[old] == ledger.last_use[new] == number:  # nothing came after
+                assert (old in listed) != (new in listed), (old, new)
+                renames_checked += 1
+    return {"files_checked": len(ledger.durable), "link_counts_checked": len(names_of),
+            "renames_checked": renames_checked, "dirs_checked": len(ledger.dirs),
+            "doubtful": len(ledger.doubtful)}

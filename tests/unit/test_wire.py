@@ -203,6 +203,14 @@ def test_every_op_round_trips_an_example() -> None:
         Op.SYMLINK: ("../x", "/l", 1, 2),
         Op.STATFS: (),
         Op.HELLO: ("s3cret", "host:123"),
+        Op.RENAME_TX: ("/a", "/b", 7, 0o100000, False, 4000),
+        Op.LINK_TX: ("/b", 7, 0o100000, 4000),
+        Op.UNLINK_TX: ("/a", False, 1, True, 4000),
+        Op.RENAME_DIR_TX: ("/d", "/e", 0, 0, False, 1, 1, 4000),
+        Op.RMDIR_TX: ("/d", 9, 2, False, 1, 4000),
+        Op.TX_STEP: (2**62, 1, "adjust", b"\x94\x07\xff\xc2\xc2"),
+        Op.TX_FORGET: (2**62,),
+        Op.MKDIR_TX: ("/d", 0o755, 0, 0, 1, 4000),
     }
     assert set(examples) == set(REQUEST_FIELDS)
     for op, args in examples.items():
