@@ -168,22 +168,6 @@ class ClientCore:
         self._rpc.call(self._ns.rank_of_inode(directory.ino), Op.ADJUST, directory.ino,
                        nlink_delta, True, False)
 
-    def _drop_link(self, ino: int, links_left: int, chunked: bool = True) -> None:
-        """After a name of ``ino`` went away: free the file when that was its last
-        link, unless a descriptor of ours still has it open (POSIX keeps it then).
-        A file whose data is inline (``chunked`` False) has no chunk files to free."""
-        still_open = [f for f in self._fds.open_files() if f.ino == ino]
-        if links_left < 0:  # the inode lives on another server than the name did
-            links_left = self._rpc.call(self._ns.rank_of_inode(ino), Op.ADJUST, ino, -1,
-                                        False, bool(still_open))
-        if links_left > 0:
-            return
-        if still_open:
-            for open_file in still_open:
-                open_file.orphaned = True
-        else:
-            self._remove_data(ino, chunked)
-
     def _remove_data(self, ino: int, chunked: bool) -> None:
         ranks = self._ns.all_ranks if chunked else [self._ns.rank_of_inode(ino)]
         self._rpc.call_all(ranks, Op.DATA_REMOVE, ino)
