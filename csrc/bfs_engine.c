@@ -181,7 +181,7 @@ void bfs_engine_destroy(bfs_engine_t *eng)
             bfs_client_fail_conn(c, ESHUTDOWN);
             bfs_net_close(&eng->net, c);
         }
-        bfs_net_wait_closed(&eng->net, 1000);
+        bfs_net_wait_closed(&eng->net, BFS_NET_CLOSE_WAIT_MS);
     }
     bfs_disk_fini(&eng->disk);
     bfs_net_fini(&eng->net);

@@ -347,6 +347,7 @@ static void close_done(void *request, ucs_status_t status, void *user_data)
 
     (void)status; /* the endpoint is released either way */
     ucp_request_free(request);
+    c->close_req = NULL;
     c->net->closing--;
     conn_free(c);
 }
@@ -372,10 +373,12 @@ void bfs_net_close(bfs_net_t *net, bfs_conn_t *c)
     bfs_map_remove(&net->by_ep, (uint64_t)(uintptr_t)c->ep);
     c->state = BFS_CONN_CLOSING;
     sp = ucp_ep_close_nbx(c->ep, &p);
-    if (UCS_PTR_IS_PTR(sp))
+    if (UCS_PTR_IS_PTR(sp)) {
+        c->close_req = sp;
         net->closing++;
-    else
+    } else {
         conn_free(c);
+    }
 }
 
 static uint64_t now_ns(void)
@@ -399,16 +402,31 @@ void bfs_net_wait_closed(bfs_net_t *net, int timeout_ms)
 void bfs_net_fini(bfs_net_t *net)
 {
     uint32_t cursor = 0;
+    unsigned closed = 0;
     bfs_conn_t *c;
 
     if (net->listener) {
         ucp_listener_destroy(net->listener);
         net->listener = NULL;
     }
-    while ((c = bfs_net_next_conn(net, &cursor)))
-        bfs_net_close(net, c);
+    while ((c = bfs_net_next_conn(net, &cursor))) {
+        if (c->state != BFS_CONN_CLOSING) {
+            bfs_net_close(net, c);
+            closed++;
+        }
+    }
     if (net->worker) {
-        bfs_net_wait_closed(net, 1000);
+        if (closed)
+            bfs_net_wait_closed(net, BFS_NET_CLOSE_WAIT_MS);
+        /* Closes still in flight are released: UCX then completes them
+         * internally without calling back, and the worker may go. */
+        cursor = 0;
+        while ((c = bfs_net_next_conn(net, &cursor))) {
+            if (c->close_req) {
+                ucp_request_free(c->close_req);
+                c->close_req = NULL;
+            }
+        }
         ucp_worker_destroy(net->worker);
         net->worker = NULL;
     }

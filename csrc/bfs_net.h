@@ -33,6 +33,7 @@ typedef struct bfs_conn {
     ucs_status_t fail_status;
     bfs_list_t pending;     /* client requests waiting on this connection */
     bfs_list_t failed_link; /* on net->failed while FAILED */
+    void *close_req;        /* the endpoint close in progress, while CLOSING */
 } bfs_conn_t;
 
 typedef struct bfs_net {
@@ -73,6 +74,10 @@ bfs_conn_t *bfs_net_next_failed(bfs_net_t *net);
 void bfs_net_close(bfs_net_t *net, bfs_conn_t *conn);
 /* Next connection at or after *cursor (start at 0), for teardown. */
 bfs_conn_t *bfs_net_next_conn(bfs_net_t *net, uint32_t *cursor);
+/* A flush close needs the peer to answer; a peer that is idle (not in its own
+ * loop) never does. Teardown gives closes this long, then lets go of them. */
+#define BFS_NET_CLOSE_WAIT_MS 200
+
 /* Waits (progressing, at most timeout_ms) until no close is in progress. */
 void bfs_net_wait_closed(bfs_net_t *net, int timeout_ms);
 

@@ -158,3 +158,20 @@ def test_servers_survive_clients_killed_mid_transfer(own_cluster: LocalCluster) 
         client.write(fd, data)
         assert client.pread(fd, len(data), 0) == data
         client.close(fd)
+
+
+def test_servers_stop_cleanly_on_sigterm_with_a_client_still_connected(
+        own_cluster: LocalCluster) -> None:
+    """A stop signal while a client holds its connections open: every server leaves
+    through its own shutdown (logged), not through a UCX abort or a SIGKILL."""
+    client = benchfs.connect(own_cluster.registry)
+    client.listdir("/")
+    pids = {rank: entry.pid for rank, entry in own_cluster.entries().items()}
+    for pid in pids.values():
+        os.kill(pid, signal.SIGTERM)
+    for rank, pid in pids.items():
+        psutil.Process(pid).wait(timeout=30)
+        log = own_cluster.log_file(rank).read_text()
+        assert f"server {rank} stopped" in log
+        assert "Assertion" not in log and "Caught signal" not in log
+    client.close_client()
