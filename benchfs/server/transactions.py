@@ -226,6 +226,8 @@ class Coordinator:
 
     def tick(self) -> None:
         """Resends that are due, silent participants given up on, clients told ETIMEDOUT."""
+        if not self._busy:
+            return  # every batch calls this: the idle case must cost nothing
         now = time.monotonic()
         due = [(tx, index) for when, tx, index in self._retries if when <= now]
         self._retries = [entry for entry in self._retries if entry[0] > now]
@@ -244,6 +246,11 @@ class Coordinator:
                 logger.warning("{} transaction {:#x} still waits on a server; the client "
                                "hears ETIMEDOUT, recovery goes on", tx.kind, tx.txid)
                 self._answer(tx, (errno.ETIMEDOUT, None))
+
+    @property
+    def _busy(self) -> bool:
+        """Whether anything waits on time: a resend, a step in flight, a transaction."""
+        return bool(self._retries or self._inflight or self._txs)
 
     def take_replies(self) -> list[tuple[int, int, bytes]]:
         replies, self._replies = self._replies, []
@@ -271,6 +278,8 @@ class Coordinator:
         """How long the loop may sleep before something here is due."""
         if self._unsent:
             return 0
+        if not self._busy:
+            return idle_ms
         moments = [when for when, _, _ in self._retries]
         moments += [sent.deadline for sent in self._inflight.values()]
         moments += [tx.answer_by for tx in self._txs.values() if tx.client is not None]
