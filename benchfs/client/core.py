@@ -20,7 +20,7 @@ from typing import Any
 from benchfs._native.engine import Engine, EngineConfig
 from benchfs.client.fdtable import FdTable, OpenFile
 from benchfs.client.namespace import Namespace, Resolved
-from benchfs.client.permissions import Credentials, permitted
+from benchfs.client.permissions import EXECUTE, WRITE, Credentials, permitted
 from benchfs.client.rpc import Request, Rpc
 from benchfs.core.chunks import split_range
 from benchfs.core.errors import os_error
@@ -145,6 +145,31 @@ class ClientCore:
             if trailing and not stat.S_ISDIR(resolved.inode.mode):
                 raise os_error(errno.ENOTDIR, path)
         return text, resolved
+
+    def _writable_parent(self, path: object, func: str,
+                         dir_fd: int | None) -> tuple[str, Inode] | None:
+        """(canonical path, parent directory) for a call that adds or removes a plain
+        name in a directory the caller may write and search, the directory taken from
+        the cache like any ancestor. Such calls go straight to the name's server,
+        skipping the lookup of the name. None: anything else (``.``/``..``, a
+        trailing slash, no permission, a missing or non-directory parent), for the
+        general path, which finds every error the way Linux does."""
+        text = fspath_of(path, func)
+        parent_text, _, name = text.rpartition("/")
+        if not name or name in (".", "..") or check_name_lengths(text) is not None:
+            return None
+        if text.startswith("/"):
+            parent_abs = parent_text or "/"
+        else:
+            base = self._base_dir(dir_fd, path)
+            parent_abs = f"{base}/{parent_text}" if parent_text else base
+        creds = self._creds()
+        where = self._ns.resolve(parent_abs, creds, True, path, fresh_final=False)
+        parent = where.inode
+        if (parent is None or not stat.S_ISDIR(parent.mode) or (
+                self._ns.enforce_permissions and not permitted(parent, creds, WRITE | EXECUTE))):
+            return None
+        return f"{where.path.rstrip('/')}/{name}", parent
 
     @staticmethod
     @contextmanager

@@ -19,11 +19,11 @@ from benchfs._native.engine import new_uninitialized_bytes
 from benchfs.client.core import TRANSFER_PIECE, ClientCore, current_umask
 from benchfs.client.fdtable import OpenFile
 from benchfs.client.namespace import Resolved
-from benchfs.client.permissions import READ, WRITE, permitted
+from benchfs.client.permissions import READ, WRITE
 from benchfs.client.rpc import Request
 from benchfs.core.chunks import split_range
 from benchfs.core.errors import os_error
-from benchfs.core.paths import check_name_lengths, fspath_of, had_trailing_slash
+from benchfs.core.paths import had_trailing_slash
 from benchfs.core.records import INLINE_MAX, Inode
 from benchfs.core.wire import Op, decode_reply, encode_request
 
@@ -116,22 +116,10 @@ class FileIO(ClientCore):
         (the server creates it or answers with what is there), saving the lookup of
         the name. None sends the caller down the general path, which also finds
         every error the way Linux does."""
-        text = fspath_of(path, "open")
-        parent_text, _, name = text.rpartition("/")
-        if (not name or name in (".", "..") or check_name_lengths(text) is not None):
+        target = self._writable_parent(path, "open", dir_fd)
+        if target is None:
             return None
-        if text.startswith("/"):
-            parent_abs = parent_text or "/"
-        else:
-            base = self._base_dir(dir_fd, path)
-            parent_abs = f"{base}/{parent_text}" if parent_text else base
-        creds = self._creds()
-        where = self._ns.resolve(parent_abs, creds, True, path, fresh_final=False)
-        parent = where.inode
-        if (parent is None or not stat.S_ISDIR(parent.mode) or (
-                self._ns.enforce_permissions and not permitted(parent, creds, WRITE | 1))):
-            return None
-        canonical = f"{where.path.rstrip('/')}/{name}"
+        canonical, parent = target
         exclusive = bool(flags & os.O_EXCL)
         ino, wire, created, parent_touched = self._rpc.call(
             self._ns.rank_of_path(canonical), Op.CREATE, canonical,

@@ -104,6 +104,30 @@ class Names(ClientCore):
 
     def unlink(self, path: Any, *, dir_fd: int | None = None) -> None:
         with self._lock:
+            if not self._unlinked_directly(path, dir_fd):
+                self._unlink_resolved(path, dir_fd)
+
+    def _unlinked_directly(self, path: Any, dir_fd: int | None) -> bool:
+        """The unlink of a plain name in a writable, non-sticky directory while we
+        hold no file open: sent at once, saving the lookup of the name (the server
+        answers EISDIR or ENOENT itself). False: take the general path."""
+        if self._fds.open_files():
+            return False  # the victim might be one of them: its last close frees it
+        target = self._writable_parent(path, "unlink", dir_fd)
+        if target is None:
+            return False
+        canonical, parent = target
+        if self._ns.enforce_permissions and parent.mode & stat.S_ISVTX:
+            return False  # the sticky rule needs the victim's owner
+        _, _, parent_touched = self._transaction(
+            self._ns.rank_of_path(canonical), Op.UNLINK_TX, canonical, False, parent.ino,
+            True, filename=path)
+        if not parent_touched:
+            self._touch_dir(parent)
+        return True
+
+    def _unlink_resolved(self, path: Any, dir_fd: int | None) -> None:
+        with self._lock:
             _, resolved = self._resolve(path, "unlink", follow=False, dir_fd=dir_fd,
                                         slash_follows=False)
             inode = self._existing(resolved)

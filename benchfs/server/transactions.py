@@ -189,14 +189,18 @@ class Coordinator:
             return "make_directory", args
         return None
 
-    def _unlink_is_local(self, path: str, keep_inode: bool, _parent: int, chunked: bool) -> bool:
+    def _unlink_is_local(self, path: str, keep_inode: bool, _parent: int,
+                         _chunked: bool) -> bool:
         """Whether an unlink changes only this server: the inode is here and no chunk
-        files go with it. Such an unlink is one journaled step, no transaction."""
+        files go with it (it keeps other links, stays open, or its data is in its
+        record). Such an unlink is one journaled step, no transaction. The record
+        decides, not the client's view, which another client's spill may have
+        outdated."""
         try:
             _, inode = self._store.lookup(path)
         except MetadataError:
             return True  # the plain unlink answers the same errno (ENOENT, EAGAIN)
-        return inode is not None and (keep_inode or not chunked or inode.nlink > 1)
+        return inode is not None and (keep_inode or inode.nlink > 1 or inode.inline is not None)
 
     def resume(self) -> None:
         """After a restart: run every replayed intent that did not finish again."""
