@@ -127,22 +127,21 @@ class Names(ClientCore):
         return True
 
     def _unlink_resolved(self, path: Any, dir_fd: int | None) -> None:
-        with self._lock:
-            _, resolved = self._resolve(path, "unlink", follow=False, dir_fd=dir_fd,
-                                        slash_follows=False)
-            inode = self._existing(resolved)
-            if stat.S_ISDIR(inode.mode):
-                raise os_error(errno.EISDIR, path)
-            self._check_delete(resolved, inode, path)
-            keep = self._is_open(inode.ino)
-            ino, links_left, parent_touched = self._transaction(
-                self._ns.rank_of_path(resolved.path), Op.UNLINK_TX, resolved.path, keep,
-                resolved.parent.ino, inode.inline is None, filename=path,
-            )
-            if keep and links_left <= 0:
-                self._orphan(ino)
-            if not parent_touched:
-                self._touch_dir(resolved.parent)
+        _, resolved = self._resolve(path, "unlink", follow=False, dir_fd=dir_fd,
+                                    slash_follows=False)
+        inode = self._existing(resolved)
+        if stat.S_ISDIR(inode.mode):
+            raise os_error(errno.EISDIR, path)
+        self._check_delete(resolved, inode, path)
+        keep = self._is_open(inode.ino)
+        ino, links_left, parent_touched = self._transaction(
+            self._ns.rank_of_path(resolved.path), Op.UNLINK_TX, resolved.path, keep,
+            resolved.parent.ino, inode.inline is None, filename=path,
+        )
+        if keep and links_left <= 0:
+            self._orphan(ino)
+        if not parent_touched:
+            self._touch_dir(resolved.parent)
 
     remove = unlink
 
