@@ -100,6 +100,10 @@ def _run_phase(team: Team, phase: Phase, ws: Workspace,
         phase.shared_setup(ws)
     team.barrier()
     phase.setup(ws)
+    if ws.rank == 0:
+        # Write back what earlier phases (and this setup) left dirty first: on a small
+        # VM that writeback would otherwise land in this phase's time.
+        os.sync()
     bar = (_progress_bar(f"{phase.name} [{ws.target}]", phase.expected_items(ws.size) // ws.size)
            if ws.rank == 0 else None)
     recorder = Recorder(bar)
