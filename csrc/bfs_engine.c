@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 
 #include "bfs_client.h"
@@ -227,6 +228,14 @@ static void poll_once(bfs_engine_t *eng)
     bfs_disk_submit(&eng->disk);
 }
 
+/* Between two polls of a spin: hand the core to another runnable process, if
+ * any. On a machine with more busy processes than cores (a client and servers
+ * on two cores), a plain spin burns the slice the peer needs to answer. */
+static void spin_pause(void)
+{
+    sched_yield();
+}
+
 /* Bounded busy-poll: cheap latency for a reply that is about to arrive. */
 static void spin(bfs_engine_t *eng, uint64_t deadline)
 {
@@ -234,8 +243,10 @@ static void spin(bfs_engine_t *eng, uint64_t deadline)
 
     if (end > deadline)
         end = deadline;
-    while (!eng->evq.len && now_ns() < end)
+    while (!eng->evq.len && now_ns() < end) {
         poll_once(eng);
+        spin_pause();
+    }
 }
 
 /* Returns 1 when woken (or UCX was busy), 0 on timeout, or a negative errno. */
@@ -308,8 +319,10 @@ int bfs_call(bfs_engine_t *eng, uint64_t conn, uint32_t opcode, uint64_t ino, ui
             out->events_pending = (uint32_t)eng->evq.len;
             return -ETIMEDOUT;
         }
-        if (now_ns() < spin_end)
+        if (now_ns() < spin_end) {
+            spin_pause();
             continue;
+        }
         rc = sleep_once(eng, deadline);
         if (rc < 0) {
             /* EINTR: a signal, whose Python handler must run now; the caller
