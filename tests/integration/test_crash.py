@@ -28,6 +28,7 @@ def test_acknowledged_data_survives_server_kills(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 200 restarts of a server take about 5 minutes
 def test_soak_200_kills(tmp_path: Path) -> None:
     _crash_run(tmp_path, kills=int(os.environ.get("BENCHFS_SOAK_KILLS", "200")),
                seed=int(os.environ.get("BENCHFS_CRASH_SEED", "11")))
