@@ -117,6 +117,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 1
 
 
+def _add_direct_min(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--direct-min", type=_size, default=DEFAULT_DIRECT_MIN,
+                        help="servers move block-aligned transfers of at least this size with "
+                             "O_DIRECT and smaller ones through the page cache; 0: all "
+                             "buffered (default: %(default)s bytes)")
+
+
 def _size_list(text: str) -> tuple[int, ...]:
     return tuple(_size(part) for part in text.split(",") if part.strip())
 
@@ -150,9 +157,7 @@ def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
                        f"(default {FULL.random_ops}, quick {QUICK.random_ops})")
     bench.add_argument("--transport", default="sm,tcp",
                        help="UCX_TLS of the started cluster: sm,tcp or tcp")
-    bench.add_argument("--direct-min", type=_size, default=DEFAULT_DIRECT_MIN,
-                       help="of the started cluster: aligned transfers this large bypass the "
-                            "page cache, 0: all buffered (default: %(default)s bytes)")
+    _add_direct_min(bench)
     bench.add_argument("--data-dir", default=None,
                        help="where the cluster's data, the os baseline and fio's files go "
                             "(default: a temporary directory)")
@@ -187,10 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--o-direct", action=argparse.BooleanOptionalAction, default=False,
                        help="store all chunk data with O_DIRECT, bypassing the page cache "
                             "(default: %(default)s)")
-    serve.add_argument("--direct-min", type=_size, default=DEFAULT_DIRECT_MIN,
-                       help="otherwise, block-aligned transfers of at least this size bypass "
-                            "the page cache, smaller ones use it; 0: all buffered "
-                            "(default: %(default)s bytes)")
+    _add_direct_min(serve)
     serve.set_defaults(func=cmd_serve)
 
     cluster = commands.add_parser("cluster", help="start/stop a local cluster")
@@ -202,9 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--spin-us", type=int, default=DEFAULT_SPIN_US)
     cluster.add_argument("--o-direct", action=argparse.BooleanOptionalAction, default=False,
                          help="servers store all chunk data with O_DIRECT (default: %(default)s)")
-    cluster.add_argument("--direct-min", type=_size, default=DEFAULT_DIRECT_MIN,
-                         help="otherwise, aligned transfers this large bypass the page cache; "
-                              "0: all buffered (default: %(default)s bytes)")
+    _add_direct_min(cluster)
     cluster.add_argument("--permissions", action=argparse.BooleanOptionalAction, default=True,
                          help="enforce mode bits and ownership; --no-permissions for "
                               "trusted scratch (default: %(default)s)")

@@ -11,7 +11,6 @@ O_DIRECT at queue depth 1 on the same disk runs before each round as the referen
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 import benchfs
+from benchfs.bench.baseline import parse_fio
 from benchfs.cluster import LocalCluster
 from benchfs.settings import DEFAULT_DIRECT_MIN
 
@@ -35,10 +35,10 @@ MODES: dict[str, tuple[bool, int]] = {
 def fio(base: Path, rw: str) -> float:
     done = subprocess.run(
         ["fio", "--name=ref", f"--filename={base / 'fio'}", "--size=1G", "--bs=4M", f"--rw={rw}",
-         "--ioengine=io_uring", "--direct=1", "--iodepth=1", "--output-format=json"],
+         "--ioengine=io_uring", "--direct=1", "--iodepth=1", "--lat_percentiles=1",
+         "--output-format=json"],
         capture_output=True, text=True, check=True).stdout
-    job = json.loads(done[done.index("{"):])["jobs"][0]
-    return float(job["write" if rw == "write" else "read"]["bw_bytes"]) / MiB
+    return parse_fio(done, rw).value
 
 
 def one_mode(root: Path, o_direct: bool, direct_min: int) -> tuple[float, float, float, float]:

@@ -41,14 +41,18 @@ def client() -> Iterator[Engine]:
         yield engine
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerThread]:
+def require_o_direct(directory: Path) -> None:
     try:
-        os.close(os.open(tmp_path / "probe", os.O_CREAT | os.O_RDWR | os.O_DIRECT))
+        os.close(os.open(directory / "probe", os.O_CREAT | os.O_RDWR | os.O_DIRECT))
     except OSError as exc:
         if exc.errno == errno.EINVAL:
             pytest.skip("the file system under tmp_path does not support O_DIRECT")
         raise
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerThread]:
+    require_o_direct(tmp_path)
     srv = ServerThread(tmp_path / "direct", o_direct=1)
     yield srv
     srv.close()
@@ -214,8 +218,8 @@ HYBRID_MIN = 64 << 10
 
 
 @pytest.fixture
-def hybrid_server(server: ServerThread, tmp_path: Path) -> Iterator[ServerThread]:
-    """Needs O_DIRECT under tmp_path, as ``server`` checks (it is not used otherwise)."""
+def hybrid_server(tmp_path: Path) -> Iterator[ServerThread]:
+    require_o_direct(tmp_path)
     srv = ServerThread(tmp_path / "hybrid", direct_min=HYBRID_MIN)
     yield srv
     srv.close()

@@ -320,12 +320,7 @@ class Engine:
             self._inflight[out.req_id] = (body_c, recv_c)
             return int(out.req_id), None
         _check(status)
-        payload: bytes | None = None
-        if out.data != ffi.NULL:
-            payload = ffi.buffer(out.data, out.data_len)[:]
-            lib.bfs_event_release(eng, out.data)
-        elif recv_into is None:
-            payload = b""  # an empty reply, as opposed to one received in place
+        payload = self._reply_payload(out.data, out.data_len, recv_into is not None)
         return int(out.req_id), Event(EventKind.REPLY, out.status, out.req_id, conn, opcode,
                                       ino, offset, out.length, payload)
 
@@ -360,19 +355,26 @@ class Engine:
     def _to_event(self, ev: Any) -> Event:
         kind = EventKind(ev.kind)
         payload: bytes | None = None
-        if ev.data != ffi.NULL:
-            payload = ffi.buffer(ev.data, ev.data_len)[:]
-            if kind == EventKind.REPLY:
-                lib.bfs_event_release(self._eng, ev.data)
-            # REQUEST data stays with the engine until reply(); we hold a copy.
-        if kind == EventKind.REQUEST and payload is None:
-            payload = b""
         if kind == EventKind.REPLY:
             kept = self._inflight.pop(ev.req_id, None)
-            if payload is None and (kept is None or kept[1] == ffi.NULL):
-                payload = b""  # an empty reply, as opposed to one received in place
+            received_in_place = kept is not None and kept[1] != ffi.NULL
+            payload = self._reply_payload(ev.data, ev.data_len, received_in_place)
+        elif ev.data != ffi.NULL:
+            # REQUEST data stays with the engine until reply(); we hold a copy.
+            payload = ffi.buffer(ev.data, ev.data_len)[:]
+        elif kind == EventKind.REQUEST:
+            payload = b""
         return Event(kind, ev.status, ev.req_id, ev.conn, ev.opcode, ev.ino, ev.offset,
                      ev.length, payload)
+
+    def _reply_payload(self, data: Any, data_len: int, received_in_place: bool) -> bytes | None:
+        """A reply's payload, copied out of engine memory (which is released), or None
+        when it was received into the caller's buffer."""
+        if data != ffi.NULL:
+            payload: bytes = ffi.buffer(data, data_len)[:]
+            lib.bfs_event_release(self._eng, data)
+            return payload
+        return None if received_in_place else b""  # b"": an empty reply
 
     def stats(self) -> dict[str, int]:
         out = ffi.new("bfs_stats_t *")

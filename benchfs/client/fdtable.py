@@ -50,9 +50,7 @@ class FdTable:
         return fd
 
     def close(self) -> None:
-        """Give back every number (the open files must have been closed)."""
-        for fd in list(self._files):
-            self.remove(fd)
+        """Give back the reserve descriptor, once every open file was removed."""
         if self._reserve_from is not None:
             os.close(self._reserve_from)
             self._reserve_from = None

@@ -30,6 +30,7 @@ from benchfs.cluster import LocalCluster
 from benchfs.server.plans import Placement
 from benchfs.settings import ClientSettings
 from tests.conftest import start_cluster
+from tests.engine_support import until
 from tests.integration.audit import wait_consistent
 
 # The coordinator of every case is the server holding the root (its restarts then
@@ -96,12 +97,9 @@ class Lab:
             os.environ.update(with_env)
         self.cluster.wait_registered([rank], {rank: entry.pid})
 
-    def wait_dead(self, rank: int, timeout: float = 20.0) -> None:
+    def wait_dead(self, rank: int) -> None:
         pid = self.cluster.entries()[rank].pid
-        deadline = time.monotonic() + timeout
-        while _alive(pid):
-            assert time.monotonic() < deadline, f"server {rank} did not die"
-            time.sleep(0.02)
+        until(lambda: not _alive(pid))
 
     def describe(self, top: str) -> Description:
         """Every name under ``top``: type, link count and (for files) contents."""
