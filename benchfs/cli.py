@@ -117,6 +117,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 1
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchfs.interpose.launch import LaunchError, launch
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    try:
+        launch(command, args.prefix, args.registry)  # returns only on failure
+    except LaunchError as error:
+        print(f"benchfs run: {error}", file=sys.stderr)
+    return 2
+
+
 def _add_direct_min(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--direct-min", type=_size, default=DEFAULT_DIRECT_MIN,
                         help="servers move block-aligned transfers of at least this size with "
@@ -211,6 +222,18 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.set_defaults(func=cmd_cluster)
 
     _add_bench_parser(commands)
+
+    run = commands.add_parser(
+        "run", help="run a Python program with its I/O under --prefix routed into benchfs",
+        description="benchfs run --prefix /bfs [--registry R] -- python ARGS: interposition "
+                    "starts through Python's startup hook and is inherited by child "
+                    "interpreters (docs/interpose.md).")
+    run.add_argument("--prefix", action="append", required=True, metavar="PREFIX[=REGISTRY]",
+                     help="paths under PREFIX are benchfs's (repeatable)")
+    run.add_argument("--registry", help="the cluster of every prefix without its own "
+                                        "(default: BENCHFS_REGISTRY)")
+    run.add_argument("command", nargs=argparse.REMAINDER, help="-- python ARGS...")
+    run.set_defaults(func=cmd_run)
     return parser
 
 
