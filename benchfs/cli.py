@@ -107,6 +107,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         plot_path=args.plot_path,
     )
     _, launcher_size = _rank_from_launcher(None)
+    if args.interpose:
+        from benchfs.bench.interpose import run_interpose_bench
+
+        return run_interpose_bench(options)
     try:
         return run_bench(options, launcher_size)
     except OptionsError as error:
@@ -178,6 +182,10 @@ def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
                        help="the smaller sizes: under 2 minutes on 2 cores")
     bench.add_argument("--registry", default=None,
                        help="benchmark the running cluster of this registry instead")
+    bench.add_argument("--interpose", action="store_true",
+                       help="instead of the phases: the cost of interposition outside and "
+                            "inside a prefix (--random-ops small ops and --block-size bytes "
+                            "streamed per round)")
     bench.add_argument("--json", dest="json_path", metavar="PATH",
                        help="write every figure and the configuration as JSON")
     bench.add_argument("--plot", dest="plot_path", metavar="PATH.png",
