@@ -208,10 +208,25 @@ def start_from_environment(text: str) -> None:
     # benchfs is the package itself until benchfs/__init__ has imported the function.
     from benchfs.interpose import interpose
 
-    for prefix, registry in parse_routes(text):
+    routes = parse_routes(text)
+    for prefix, registry in routes:
         interposer = interpose(prefix, registry=registry)
         interposer.start()
         _active.append(interposer)
+    _reexec_main_script_under_prefix([prefix for prefix, _ in routes])
+
+
+def _reexec_main_script_under_prefix(prefixes: Sequence[str]) -> None:
+    """A child started as ``python /bfs/x.py`` (by subprocess, a shell, os.exec*) would
+    have its script opened in C after this hook: execute the interpreter again, same pid,
+    with the runner instead. ``sys.argv[0]`` is the script until the program starts."""
+    main = sys.argv[0] if sys.argv else ""
+    if main in ("", "-", "-c", "-m") or not under_prefix(os.path.abspath(main), prefixes):
+        return
+    command = python_command([sys.executable, *sys.orig_argv[1:]], prefixes)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
 
 
 def run_main_script() -> None:

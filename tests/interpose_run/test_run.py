@@ -68,11 +68,14 @@ def test_script_stored_in_benchfs(interposed: Interposed, tmp_path: Path) -> Non
 
 def test_subprocess_children_inherit(interposed: Interposed, tmp_path: Path) -> None:
     prefix = interposed.prefix
+    code = f'import sys; open("{prefix}/child-" + sys.argv[1], "w").write(sys.argv[1])'
+    interposed.write("/child.py", code.encode())
     script = _script(tmp_path, "parent.py", f"""
         import subprocess, sys
-        code = 'import sys; open("{prefix}/child-" + sys.argv[1], "w").write(sys.argv[1])'
-        for name in ("one", "two"):
-            subprocess.run([sys.executable, "-c", code, name], check=True)
+        code = {code!r}
+        subprocess.run([sys.executable, "-c", code, "one"], check=True)
+        # A child whose main script is in benchfs.
+        subprocess.run([sys.executable, "-B", "{prefix}/child.py", "two"], check=True)
         # The grandchild is started by a child, through a shell.
         subprocess.run(f"{{sys.executable}} -c 'import subprocess, sys; "
                        f"subprocess.run([sys.executable, \\"-c\\", sys.argv[1], \\"three\\"], "
