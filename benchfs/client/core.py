@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchfs._native.engine import Engine, EngineConfig
+from benchfs.client import forking
 from benchfs.client.fdtable import FdTable, OpenFile
 from benchfs.client.namespace import Namespace, Resolved
 from benchfs.client.permissions import EXECUTE, WRITE, Credentials, permitted
@@ -73,8 +74,7 @@ class ClientCore:
         for key, value in self.cluster.ucx_env.items():
             # UCX reads its environment once, when the engine starts.
             os.environ.setdefault(key, value)
-        self._engine = Engine(EngineConfig(spin_us=self.settings.spin_us,
-                                           err_mode_peer=self.cluster.peer_errors))
+        self._engine = self._new_engine()
         self._rpc = Rpc(self._engine, self.registry, self.settings.timeout)
         ring = PlacementRing([str(rank) for rank in range(self.cluster.servers)])
         self._ns = Namespace(self._rpc, ring, self.settings.metadata_ttl,
@@ -87,6 +87,30 @@ class ClientCore:
         self.cwd = "/"
         self.st_dev = zlib.crc32(str(self.registry.resolve()).encode())
         self.chunk_size = self.cluster.chunk_size
+        forking.track(self)
+
+    def _new_engine(self) -> Engine:
+        return Engine(EngineConfig(spin_us=self.settings.spin_us,
+                                   err_mode_peer=self.cluster.peer_errors))
+
+    def suspend_engine(self) -> bool:
+        """Before a fork: close the engine, keeping the lock until ``resume_engine``.
+        False (and nothing held) for a closed client."""
+        self._lock.acquire()
+        if self._engine.closed:
+            self._lock.release()
+            return False
+        self._rpc.close()
+        self._engine.close()
+        return True
+
+    def resume_engine(self) -> None:
+        """After a fork, in the parent and in the child: a new engine, no connections."""
+        try:
+            self._engine = self._new_engine()
+            self._rpc.replace_engine(self._engine)
+        finally:
+            self._lock.release()
 
     # -- identity and results ----------------------------------------------------------
 

@@ -244,3 +244,11 @@ class Rpc:
     def close(self) -> None:
         for conn in list(self._rank_of_conn):
             self._drop_connection(conn)
+
+    def replace_engine(self, engine: Engine) -> None:
+        """Go on over a new engine (after a fork); connections are made again on demand."""
+        self._engine = engine
+        self._conns.clear()
+        self._rank_of_conn.clear()
+        self._replies.clear()
+        self._conn_of_request.clear()

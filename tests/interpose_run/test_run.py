@@ -125,18 +125,7 @@ def _multiprocessing(interposed: Interposed, tmp_path: Path, method: str, where:
         assert interposed.read(f"/mp-{label}-{index}.txt") == f"child {index}".encode()
 
 
-# A forked child cannot connect once its parent's engine exists: UCX's async thread is
-# not forked, and the child's sockets join the epoll set the parent's thread still polls,
-# so the child's connection never completes (ETIMEDOUT). benchfs.connect() in a child of
-# a connected parent fails the same way without interposition (docs/interpose.md).
-FORK_AFTER_CONNECT = pytest.mark.xfail(
-    strict=True, reason="a forked child of a connected client cannot connect (UCX async "
-                        "thread and epoll across fork); needs the client to close its "
-                        "engine before fork and reconnect after")
-
-
-@pytest.mark.parametrize("method", [pytest.param("fork", marks=FORK_AFTER_CONNECT), "spawn",
-                                    "forkserver"])
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_multiprocessing_children_of_a_script_in_benchfs(interposed: Interposed,
                                                          tmp_path: Path, method: str) -> None:
     """Reading the main script from benchfs connects the parent before any child."""
@@ -144,9 +133,8 @@ def test_multiprocessing_children_of_a_script_in_benchfs(interposed: Interposed,
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
-def test_multiprocessing_children(interposed: Interposed, tmp_path: Path, method: str,
-                                  where: str) -> None:
-    _multiprocessing(interposed, tmp_path, method, where)
+def test_multiprocessing_children(interposed: Interposed, tmp_path: Path, method: str) -> None:
+    _multiprocessing(interposed, tmp_path, method, "local")
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
