@@ -33,6 +33,15 @@ VENV="$ROOT/.venv"
 if [[ ! -x "$VENV/bin/python" ]]; then
     "$(pick_python)" -m venv "$VENV"
 fi
+# CPython's own regression tests (tests/cpython_peer): Debian ships them in a package apart.
+if ! "$VENV/bin/python" -c 'import test.test_os' 2>/dev/null; then
+    testsuite="libpython$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-testsuite"
+    if apt-cache show "$testsuite" >/dev/null 2>&1; then
+        echo "setup: installing $testsuite" >&2
+        SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$testsuite" >/dev/null
+    fi
+fi
 stamp="$VENV/.benchfs-installed"
 # Rebuild when the build inputs changed since the last install.
 if [[ ! -f "$stamp" ]] || [[ -n "$(find "$ROOT/pyproject.toml" "$ROOT/build_ffi.py" "$ROOT/csrc" -newer "$stamp" 2>/dev/null)" ]]; then
