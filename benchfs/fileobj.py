@@ -80,6 +80,8 @@ class RawFile(io.RawIOBase):
             raise TypeError("integer argument expected, got float")
         fd = -1
         if isinstance(file, int):
+            if isinstance(file, bool) and sys.version_info >= (3, 13):
+                warnings.warn("bool is used as a file descriptor", RuntimeWarning, 2)
             fd = file
             if fd < 0:
                 raise ValueError("negative file descriptor")
@@ -280,7 +282,7 @@ def open_file(client: Client, file: Any, mode: str = "r", buffering: int = -1,
               newline: str | None = None, closefd: bool = True,
               opener: Opener | None = None) -> Any:
     """``builtins.open`` for a benchfs path or descriptor of ``client``."""
-    if not isinstance(file, (int, float)):
+    if not isinstance(file, int):
         file = os.fspath(file)
     _check_open_arguments(mode, buffering, encoding, errors, newline)
     raw_mode, text, binary, updating, only_reading = _parse_open_mode(mode)
