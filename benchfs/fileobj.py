@@ -85,8 +85,8 @@ class RawFile(io.RawIOBase):
             fd = file
             if fd < 0:
                 raise ValueError("negative file descriptor")
-        else:
-            os.fsencode(file)  # FileIO's type and embedded-NUL errors, before the mode's
+        elif b"\0" in os.fsencode(file):  # FileIO's type errors, then this, then the mode's
+            raise ValueError("embedded null byte")
         if not isinstance(mode, str):
             raise TypeError(f"FileIO() argument 'mode' must be str, not {type(mode).__name__}")
         flags, self._readable, self._writable, self._created, self._appending = (
@@ -226,6 +226,18 @@ class RawFile(io.RawIOBase):
             size = self.tell()
         self._client.ftruncate(self._fd, size)
         return size
+
+    def _dealloc_warn(self, source: object) -> None:
+        """What io.FileIO does for the buffered and text objects over it when they are
+        collected unclosed."""
+        if self._fd >= 0 and self._closefd:
+            warnings.warn(f"unclosed file {source!r}", ResourceWarning, stacklevel=2,
+                          source=source)
+
+    def __del__(self) -> None:
+        if not self.closed:
+            self._dealloc_warn(self)
+            self.close()
 
     def __repr__(self) -> str:
         kind = f"{type(self).__module__}.{type(self).__qualname__}"

@@ -185,7 +185,12 @@ def bad_arguments_scenario(side: FileSide) -> list[Any]:
         lambda: side.open(name, "rb", opener=lambda p, flags: -3),
         lambda: side.open(name, "rb", opener=lambda p, flags: "x"),
     ]
-    return [outcome(side, lambda c=call: kind(c())) for call in calls]
+    return [outcome(side, lambda c=call: closed_kind(c())) for call in calls]
+
+
+def closed_kind(f: Any) -> str:
+    f.close()
+    return kind(f)
 
 
 def descriptor_scenario(side: FileSide) -> list[Any]:
