@@ -8,6 +8,7 @@ to the parent's connections) and connects afresh when it first needs one.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat as stat_module
 import sys
@@ -113,10 +114,13 @@ def _live_clients() -> list[Client]:
 
 
 def _is_benchfs_placeholder(fd: int) -> bool:
-    """Whether kernel descriptor ``fd`` is /dev/null, which backs every benchfs fd."""
+    """Whether kernel descriptor ``fd`` is an O_PATH descriptor of /dev/null, which
+    backs every benchfs fd (benchfs/client/fdtable.py)."""
     global _devnull_rdev
     try:
         result = os.fstat(fd)
+        if not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_PATH:
+            return False
     except (OSError, OverflowError):
         return False  # os itself will give the error
     if _devnull_rdev is None:
@@ -223,6 +227,24 @@ def fchmod(fd: int, mode: int) -> None:
 
 def fchown(fd: int, uid: int, gid: int) -> None:
     _serving(fd).fchown(fd, uid, gid)
+
+
+def fdopen(fd: int, mode: str = "r", buffering: int = -1, encoding: str | None = None,
+           *args: Any, **kwargs: Any) -> Any:
+    """A file object over a benchfs descriptor (benchfs/fileobj.py); other
+    descriptors get the host's os.fdopen."""
+    serving = _serving(fd)
+    if isinstance(serving, Client):
+        return serving.fdopen(fd, mode, buffering, encoding, *args, **kwargs)
+    return os.fdopen(fd, mode, buffering, encoding, *args, **kwargs)
+
+
+def open_file(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None = None,
+              errors: str | None = None, newline: str | None = None, closefd: bool = True,
+              opener: Callable[[Any, int], int] | None = None) -> Any:
+    """``builtins.open`` on the default client's cluster (benchfs/fileobj.py)."""
+    return default_client().open_file(file, mode, buffering, encoding, errors, newline,
+                                      closefd, opener)
 
 
 def fchdir(fd: int) -> None:

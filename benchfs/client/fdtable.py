@@ -1,9 +1,10 @@
 """Open files and the descriptor numbers handed to users.
 
-Each benchfs descriptor is backed by a real kernel descriptor of /dev/null that
-we hold open. Its number is therefore unique in the process and can never collide
-with a kernel fd that other code opens — the property interposition needs when
-benchfs fds and real fds meet in the same program.
+Each benchfs descriptor is backed by a real kernel descriptor that we hold open: an
+O_PATH descriptor of /dev/null (as DAOS's interception library reserves its fds). Its
+number is therefore unique in the process and can never collide with a kernel fd that
+other code opens, and a C library that reads or writes it directly, bypassing Python,
+gets EBADF from the kernel: never another file's data, nor a write that vanishes.
 """
 
 from __future__ import annotations
@@ -39,12 +40,13 @@ class OpenFile:
 class FdTable:
     def __init__(self) -> None:
         self._files: dict[int, OpenFile] = {}
-        # Numbers are dups of one /dev/null descriptor: cheaper than opening it anew.
+        # Numbers are dups of one O_PATH descriptor (dups keep O_PATH): cheaper than
+        # opening anew.
         self._reserve_from: int | None = None
 
     def add(self, open_file: OpenFile) -> int:
         if self._reserve_from is None:
-            self._reserve_from = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            self._reserve_from = os.open(os.devnull, os.O_PATH | os.O_CLOEXEC)
         fd = os.dup(self._reserve_from)  # close-on-exec, as os.dup makes every descriptor
         self._files[fd] = open_file
         return fd
