@@ -157,7 +157,7 @@ def python_command(argv: Sequence[str], prefixes: Sequence[str]) -> list[str]:
     parsed = parse_python_command(argv)
     if parsed.disabling:
         reasons = "; ".join(DISABLING_FLAGS[letter] for letter in parsed.disabling)
-        raise LaunchError(f"{' '.join(argv[:1] + parsed.options)}: {reasons}, so "
+        raise LaunchError(f"{' '.join([argv[0], *parsed.options])}: {reasons}, so "
                           "interposition could not start; drop the option")
     if parsed.script is not None and under_prefix(os.path.abspath(parsed.script), prefixes):
         return [parsed.interpreter, *parsed.options, "-c", RUNNER, *parsed.program]
