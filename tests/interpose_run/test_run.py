@@ -27,15 +27,25 @@ def test_unmodified_script_writes_and_reads_benchfs(interposed: Interposed,
                                                     tmp_path: Path) -> None:
     prefix = interposed.prefix
     script = _script(tmp_path, "plain.py", f"""
-        import sys
-        with open("{prefix}/plain.txt", "w") as out:
+        import json, os, pathlib, shutil, sys
+        os.makedirs("{prefix}/run1/sub", exist_ok=True)
+        with open("{prefix}/run1/plain.txt", "w") as out:
             out.write("written by " + " ".join(sys.argv[1:]))
-        with open("{prefix}/plain.txt") as back:
-            print(back.read())
+        pathlib.Path("{prefix}/run1/sub/table.json").write_text(json.dumps({{"rows": 3}}))
+        shutil.copytree("{prefix}/run1", "{prefix}/run2")
+        os.chdir("{prefix}/run2")
+        with open("relative.txt", "wb") as out:  # in the virtual working directory
+            out.write(b"relative")
+        print(os.getcwd(), sorted(os.listdir(".")), open("plain.txt").read())
         """)
     output = check(interposed.run([str(script), "an", "unmodified", "script"], tmp_path))
-    assert output == "written by an unmodified script\n"
-    assert interposed.read("/plain.txt") == b"written by an unmodified script"
+    assert output == (f"{prefix}/run2 ['plain.txt', 'relative.txt', 'sub'] "
+                      "written by an unmodified script\n")
+    assert interposed.read("/run1/plain.txt") == b"written by an unmodified script"
+    assert interposed.read("/run2/sub/table.json") == b'{"rows": 3}'
+    assert interposed.read("/run2/relative.txt") == b"relative"
+    assert sorted(interposed.client.listdir("/run1")) == ["plain.txt", "sub"]
+    assert not (tmp_path / "relative.txt").exists()
 
 
 def test_module_mode_and_the_users_pythonpath(interposed: Interposed, tmp_path: Path) -> None:
