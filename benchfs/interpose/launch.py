@@ -13,6 +13,7 @@ and the runner executes it with ``runpy`` once interposition is active.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -22,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 GATE = "BENCHFS_INTERPOSE"
+# The virtual working directory under a prefix, for child interpreters: their kernel cwd
+# cannot be there, so the startup hook changes into it.
+CWD_GATE = "BENCHFS_INTERPOSE_CWD"
 STARTUP_DIR = str(Path(__file__).resolve().parent / "_startup")
 
 # The interpreter's options that keep sitecustomize from starting interposition.
@@ -213,7 +217,43 @@ def start_from_environment(text: str) -> None:
         interposer = interpose(prefix, registry=registry)
         interposer.start()
         _active.append(interposer)
+    inherited = os.environ.get(CWD_GATE)
+    if inherited:
+        os.chdir(inherited)  # where the parent was; relative names resolve from there
+    _follow_virtual_cwd()
     _reexec_main_script_under_prefix([prefix for prefix, _ in routes])
+
+
+def _follow_virtual_cwd() -> None:
+    """Wrap os.chdir and os.fchdir (interposition's) so that CWD_GATE in the environment,
+    which children inherit, always names the virtual working directory, or is absent."""
+    import posix
+
+    from benchfs.interpose import virtual_cwd
+
+    def publish() -> None:
+        where = virtual_cwd()
+        if where is None:
+            os.environ.pop(CWD_GATE, None)
+        else:
+            os.environ[CWD_GATE] = where
+
+    for name in ("chdir", "fchdir"):
+        inner = getattr(os, name)
+
+        def following(target: Any, _inner: Any = inner) -> None:
+            try:
+                _inner(target)
+            finally:
+                publish()
+
+        functools.update_wrapper(following, inner)
+        for support in (os.supports_fd, os.supports_dir_fd, os.supports_follow_symlinks):
+            if inner in support:
+                support.add(following)
+        for module in (os, posix):
+            setattr(module, name, following)
+    publish()
 
 
 def _reexec_main_script_under_prefix(prefixes: Sequence[str]) -> None:

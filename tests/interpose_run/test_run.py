@@ -76,6 +76,27 @@ def test_script_stored_in_benchfs(interposed: Interposed, tmp_path: Path) -> Non
     assert interposed.read("/stored-ran.txt") == b"yes"
 
 
+def test_children_start_in_the_virtual_working_directory(interposed: Interposed,
+                                                        tmp_path: Path) -> None:
+    """A child's kernel cwd cannot be under the prefix: the hook changes into the parent's
+    virtual one, so relative names (its main script's too) resolve where the parent's do."""
+    prefix = interposed.prefix
+    script = _script(tmp_path, "cwd.py", f"""
+        import os, subprocess, sys
+        os.makedirs("{prefix}/cwd/here", exist_ok=True)
+        os.chdir("{prefix}/cwd/here")
+        with open("child.py", "w") as out:
+            out.write("import os; print(os.getcwd()); open('made', 'w').write('x')")
+        subprocess.run([sys.executable, "child.py"], check=True)
+        os.spawnv(os.P_WAIT, sys.executable, [sys.executable, "child.py"])
+        os.chdir({str(tmp_path)!r})
+        subprocess.run([sys.executable, "-c", "import os; print(os.getcwd())"], check=True)
+        """)
+    output = check(interposed.run([str(script)], tmp_path))
+    assert output.splitlines() == [f"{prefix}/cwd/here"] * 2 + [str(tmp_path)]
+    assert interposed.read("/cwd/here/made") == b"x"
+
+
 def test_subprocess_children_inherit(interposed: Interposed, tmp_path: Path) -> None:
     prefix = interposed.prefix
     code = f'import sys; open("{prefix}/child-" + sys.argv[1], "w").write(sys.argv[1])'
