@@ -21,7 +21,8 @@ from tests.cpython_peer.peer import Target, regressions, run_module
 
 CI_MODULES = ("test_fileio", "test_file")
 MODULE_TIMEOUT = 240  # a hang guard: each takes seconds
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "interpose.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+SECTION = "## CPython regression suites"
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +69,10 @@ def test_no_regression_against_ext4(target: Target, tmp_path: Path, module: str)
 
 
 def test_every_known_difference_is_documented() -> None:
-    text = DOCS.read_text() if DOCS.exists() else ""
-    section = text.partition("## CPython regression suites")[2]
-    assert section, f"{DOCS} has no '## CPython regression suites' section"
+    # docs/interpose-run.md holds the section until it is merged into docs/interpose.md.
+    sections = [path.read_text().partition(SECTION)[2]
+                for path in (DOCS / "interpose.md", DOCS / "interpose-run.md") if path.exists()]
+    section = "".join(sections)
+    assert section, f"no '{SECTION}' section in {DOCS}/interpose*.md"
     missing = [test for test in KNOWN_DIFFERENCES if f"`{test}`" not in section]
-    assert not missing, f"known differences without a row in {DOCS}: {missing}"
+    assert not missing, f"known differences without a row in the docs: {missing}"
