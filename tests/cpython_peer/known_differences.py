@@ -26,6 +26,12 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "COtherFileTests.testTruncateOnWindows")},
     "test.test_fileio.CAutoFileTests.testRepr": _REPR,
     "test.test_fileio.CAutoFileTests.testReprNoCloseFD": _REPR,
+    # 3.13's
+    "test.test_fileio.CAutoFileTests.test_subclass_repr":
+        "repr() names benchfs.fileobj.RawFile instead of the subclass",
+    "test.test_fileio.COtherFileTests.testBooleanFd":
+        "the RuntimeWarning of FileIO(True) names interposition's files.py as its place "
+        "instead of the caller (stacklevel one short)",
     "test.test_fileio.CAutoFileTests.testOpenDirFD":
         "FileIO(fd of a directory) closes the caller's descriptor when it refuses it "
         "(EISDIR); CPython's leaves it open, so the test's os.close(fd) gets EBADF",

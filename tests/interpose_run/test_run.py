@@ -23,6 +23,11 @@ def _script(directory: Path, name: str, body: str) -> Path:
     return path
 
 
+def _prepended(entry: str) -> str:
+    """PYTHONPATH with ``entry`` first, keeping what makes benchfs importable here."""
+    return os.pathsep.join(filter(None, [entry, os.environ.get("PYTHONPATH")]))
+
+
 def test_unmodified_script_writes_and_reads_benchfs(interposed: Interposed,
                                                     tmp_path: Path) -> None:
     prefix = interposed.prefix
@@ -56,7 +61,7 @@ def test_module_mode_and_the_users_pythonpath(interposed: Interposed, tmp_path: 
         import sys
         open("{interposed.prefix}/from-module.txt", "w").write(__name__ + " " + sys.argv[1])
         """)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env = {**os.environ, "PYTHONPATH": _prepended(str(tmp_path))}
     check(interposed.run(["-m", "tools.writer", "ok"], tmp_path / "tools", env=env))
     assert interposed.read("/from-module.txt") == b"__main__ ok"
 
@@ -221,7 +226,7 @@ def test_chains_a_shadowed_sitecustomize(interposed: Interposed, tmp_path: Path)
     _script(site, "sitecustomize.py", f"""
         open("{interposed.prefix}/from-sitecustomize.txt", "w").write(__file__)
         """)
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    env = {**os.environ, "PYTHONPATH": _prepended(str(site))}
     output = check(interposed.run(["-c", "import sitecustomize; print(sitecustomize.__file__)"],
                                   tmp_path, env=env))
     assert output == f"{site / 'sitecustomize.py'}\n"
