@@ -89,8 +89,6 @@ def _call_client(mount: Mount, name: str, args: tuple[Any, ...], kwargs: dict[st
     except OSError as exc:
         rename_error(exc, pairs)
         raise
-    except NotImplementedError as exc:
-        raise unsupported(f"os.{name}", shown(filename)) from exc
 
 
 def _replaced(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, param: str,

@@ -203,6 +203,19 @@ def _normalise(text: str) -> str:
     return normal
 
 
+def _stays_inside(rest: str) -> bool:
+    """Whether a path's '..' components never climb above its root."""
+    depth = 0
+    for part in rest.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return False
+        elif part and part != ".":
+            depth += 1
+    return True
+
+
 def route_text(text: str) -> tuple[Mount | None, str] | None:
     """route() for a str path (see the module's docstring)."""
     s = _state
@@ -216,9 +229,9 @@ def route_text(text: str) -> tuple[Mount | None, str] | None:
             return None
         mount, rest = hit
         raw = _match(text, s)
-        # The raw path, when it names the same place: the client resolves '.' and
-        # symlinks as Linux does (ENOTDIR for "file/.").
-        if raw is not None and raw[0] is mount and "/.." not in raw[1]:
+        # The raw path, when it names the same place: the client resolves '.', '..'
+        # and symlinks as Linux does (ENOTDIR for "file/.", EBUSY for renaming "d/..").
+        if raw is not None and raw[0] is mount and _stays_inside(raw[1]):
             return raw
         return hit
     if not text or (not s.relative_routed and ".." not in text):

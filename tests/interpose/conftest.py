@@ -22,3 +22,13 @@ def bfs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClust
 def bfs_client(bfs_cluster: LocalCluster) -> Iterator[benchfs.Client]:
     with benchfs.connect(bfs_cluster.registry) as client:
         yield client
+
+
+PREFIX = "/bfs"
+
+
+@pytest.fixture(scope="module")
+def bfs(bfs_cluster: LocalCluster) -> Iterator[benchfs.Interposition]:
+    """Interposition of PREFIX for a test module, on the session's cluster."""
+    with benchfs.interpose(PREFIX, bfs_cluster.registry) as active:
+        yield active
