@@ -43,6 +43,8 @@ class FileSide:
             return value.replace(os.fsencode(self.root), b"<root>")
         if isinstance(value, (list, tuple)):
             return type(value)(self.scrub(item) for item in value)
+        if isinstance(value, os.PathLike):
+            return ("path", self.scrub(os.fspath(value)))
         return value
 
 
