@@ -224,11 +224,14 @@ def route_text(text: str) -> tuple[Mount | None, str] | None:
     if text.startswith("/"):
         if "//" not in text and "/." not in text:
             return _match(text, s)
-        hit = _match(_normalise(text), s)
-        if hit is None:
-            return None
-        mount, rest = hit
+        normal = _normalise(text)
+        hit = _match(normal, s)
         raw = _match(text, s)
+        if hit is None:
+            # "/bfs/../etc": lexically outside; the kernel would stop at a "/bfs" it
+            # does not have.
+            return None if raw is None else (None, normal)
+        mount, rest = hit
         # The raw path, when it names the same place: the client resolves '.', '..'
         # and symlinks as Linux does (ENOTDIR for "file/.", EBUSY for renaming "d/..").
         if raw is not None and raw[0] is mount and _stays_inside(raw[1]):
