@@ -53,17 +53,17 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
             raise _escaped(event, fd, errno.ENODEV, "cannot map a benchfs file into memory")
         return
     path = args[_PATH_EVENTS[event]]
+    if event == "sqlite3.connect":
+        path = _sqlite_file(path)
+        if path is None:
+            return
     if type(path) is str and plainly_outside(path):
         return  # the common case, settled without normalising
     if isinstance(path, int) and not isinstance(path, bool):
         if router.owner_of_fd(path) is not None:
             raise _escaped(event, path, errno.EBADF, "of a benchfs descriptor by the kernel")
         return
-    if event == "sqlite3.connect":
-        path = _sqlite_file(path)
-        if path is None:
-            return
-    elif not _absolute(path):
+    if event != "sqlite3.connect" and not _absolute(path):
         return  # relative to a dir_fd, or to the real cwd, as the router judged
     hit = router.route(path)
     if hit is not None and hit[0] is not None:
