@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import os
 import sys
 from typing import Any
 
 from benchfs.interpose import router
-from benchfs.interpose.oscalls import plainly_outside, refused_on_benchfs
+from benchfs.interpose.oscalls import is_absolute, plainly_outside, refused_on_benchfs
 
 # (event, argument) of every refused escape, for whoever wants to count them.
 ESCAPES: list[tuple[str, Any]] = []
@@ -63,7 +62,7 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         if router.owner_of_fd(path) is not None:
             raise _escaped(event, path, errno.EBADF, "of a benchfs descriptor by the kernel")
         return
-    if event != "sqlite3.connect" and not _absolute(path):
+    if event != "sqlite3.connect" and not is_absolute(path):
         return  # relative to a dir_fd, or to the real cwd, as the router judged
     hit = router.route(path)
     if hit is not None and hit[0] is not None:
@@ -81,14 +80,6 @@ def _sqlite_file(database: Any) -> Any:
             path = "/" + path[2:].split("/", 1)[-1]  # file://host/path
         return path or None
     return database
-
-
-def _absolute(path: Any) -> bool:
-    try:
-        value = os.fspath(path)
-    except TypeError:
-        return False
-    return value.startswith("/") if isinstance(value, str) else value.startswith(b"/")
 
 
 def install_audit_hook() -> None:

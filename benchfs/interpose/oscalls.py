@@ -36,7 +36,7 @@ def plainly_outside(text: str) -> bool:
     return bool(text) and not (s.relative_routed or ".." in text)
 
 
-def _is_absolute(path: Any) -> bool:
+def is_absolute(path: Any) -> bool:
     try:
         value = os.fspath(path)
     except TypeError:
@@ -52,7 +52,7 @@ def where(path: Any, dir_fd: Any = None) -> tuple[Mount | None, Any]:
     if path is None:  # the working directory (listdir(), scandir())
         s = router._state
         return (s.cwd_mount, None) if s.cwd_mount is not None else (None, _UNCHANGED)
-    if dir_fd is not None and not _is_absolute(path):
+    if dir_fd is not None and not is_absolute(path):
         owner = router.owner_of_fd(dir_fd) if isinstance(dir_fd, int) else None
         return (owner, path) if owner is not None else (None, _UNCHANGED)
     hit = router.route(path)
@@ -184,7 +184,7 @@ def symlink_function(real: Wrapper, name: str) -> Wrapper:
         if mount is None:
             return real(src, dst if target is _UNCHANGED else target, *extra, **rest)
         content = src
-        hit = router.route(src) if _is_absolute(src) else None
+        hit = router.route(src) if is_absolute(src) else None
         if hit is not None and hit[0] is mount:
             content = hit[1]
         return _call_client(mount, "symlink", (content, target, *extra), rest,

@@ -18,20 +18,10 @@ from tests.differential.fileobj_cases import FileSide
 _dirs = itertools.count()
 
 
-def _read_local(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def _write_local(path: str, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-
-
 def local_side(tmp_path: Path) -> FileSide:
     root = tmp_path / f"oracle{next(_dirs)}"
     root.mkdir()
-    return FileSide(str(root), open, os.open, os.close, _read_local, _write_local)
+    return cases.builtin_side(str(root))
 
 
 def benchfs_side(client: benchfs.Client) -> FileSide:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,21 +12,12 @@ import pytest
 
 import benchfs
 from benchfs.cluster import LocalCluster
-from tests.conftest import start_cluster
-from tests.differential.fileobj_cases import FileSide, outcome
+from tests.differential.conftest import parity_client, parity_cluster
+from tests.differential.fileobj_cases import FileSide, builtin_side, outcome
 
-
-@pytest.fixture(scope="session")
-def bfs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    running = start_cluster(tmp_path_factory.mktemp("interpose"), 2, "sm,tcp")
-    yield running
-    running.down()
-
-
-@pytest.fixture(scope="session")
-def bfs_client(bfs_cluster: LocalCluster) -> Iterator[benchfs.Client]:
-    with benchfs.connect(bfs_cluster.registry) as client:
-        yield client
+# The differential suite's session cluster and client, under this directory's names.
+bfs_cluster = parity_cluster
+bfs_client = parity_client
 
 
 PREFIX = "/bfs"
@@ -58,22 +48,10 @@ class Pair:
         return theirs
 
 
-def _side(root: str) -> FileSide:
-    def read_raw(path: str) -> bytes:
-        with open(path, "rb") as f:
-            return f.read()
-
-    def write_raw(path: str, data: bytes) -> None:
-        with open(path, "wb") as f:
-            f.write(data)
-
-    return FileSide(root, open, os.open, os.close, read_raw, write_raw)
-
-
 @pytest.fixture
 def pair(bfs: benchfs.Interposition, tmp_path: Path) -> Pair:
     name = f"case{next(_cases)}"
     bfs.client.mkdir(f"/{name}")
     local = tmp_path / name
     local.mkdir()
-    return Pair(_side(f"{PREFIX}/{name}"), _side(str(local)))
+    return Pair(builtin_side(f"{PREFIX}/{name}"), builtin_side(str(local)))

@@ -15,7 +15,14 @@ import pytest
 import benchfs
 from benchfs.interpose import router
 from tests.differential.mirror import Mirror, Side
-from tests.differential.parity_support import Api, OsMirror, ParitySide, capture, root_of
+from tests.differential.parity_support import (
+    Api,
+    OsMirror,
+    ParitySide,
+    capture,
+    os_mirror,
+    root_of,
+)
 from tests.interpose.conftest import PREFIX
 
 _case_numbers = itertools.count()
@@ -90,15 +97,7 @@ class InterposedMirror(OsMirror):
 
 def interposed_fs(active: benchfs.Interposition, tmp_path: Path,
                   monkeypatch: pytest.MonkeyPatch) -> Iterator[OsMirror]:
-    client = active.client
-    monkeypatch.setattr(benchfs._api, "_default", client)
-    local_root = tmp_path / "oracle"
-    local_root.mkdir()
-    both = InterposedMirror(client, f"/ip{next(_case_numbers)}", str(local_root))
-    try:
-        yield both
-    finally:
-        both.close_all()
+    yield from os_mirror(active.client, tmp_path, monkeypatch, InterposedMirror)
 
 
 def interposed_mirror(active: benchfs.Interposition, tmp_path: Path) -> Iterator[Mirror]:
