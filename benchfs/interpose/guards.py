@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import os
 import sys
 from typing import Any
 
@@ -33,7 +34,7 @@ _PATH_EVENTS = {
 }
 _FD_EVENTS = frozenset({"mmap.__new__"})
 _WATCHED = frozenset(_PATH_EVENTS) | _FD_EVENTS
-_SQLITE_IN_MEMORY = frozenset({":memory:", "", b":memory:", b""})
+_SQLITE_IN_MEMORY = frozenset({":memory:", ""})
 
 
 def _escaped(event: str, argument: Any, err: int, what: str) -> OSError:
@@ -71,8 +72,11 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 
 def _sqlite_file(database: Any) -> Any:
-    """The file a sqlite3 database argument names (a path, or a file: URI), if any."""
-    if isinstance(database, (str, bytes)) and database in _SQLITE_IN_MEMORY:
+    """The file a sqlite3 database argument names (a path, or a file: URI), if any.
+    (Python 3.10 reports it encoded, as bytes.)"""
+    if isinstance(database, bytes):
+        database = os.fsdecode(database)
+    if isinstance(database, str) and database in _SQLITE_IN_MEMORY:
         return None
     if isinstance(database, str) and database.startswith("file:"):
         path = database[5:].split("?", 1)[0]
