@@ -130,3 +130,34 @@ def test_locks_are_refused(pair: Pair) -> None:
     with open(f"{pair.local.root}/locked", "w") as f:  # the kernel's files still lock
         fcntl.flock(f, fcntl.LOCK_EX)
         fcntl.lockf(f, fcntl.LOCK_UN)
+
+
+@pytest.mark.parametrize("copy", ["sendfile", "copy_file_range", "splice"])
+def test_copies_between_descriptors(pair: Pair, copy: str) -> None:
+    """sendfile, copy_file_range and splice with a benchfs end: the bytes arrive, the
+    offsets given are used and the positions move as the kernel moves them."""
+    data = bytes(range(256)) * 64
+    for src_side, dst_side in ((pair.bfs, pair.local), (pair.local, pair.bfs),
+                               (pair.bfs, pair.bfs)):
+        src_path, dst_path = src_side.path(f"src-{copy}"), dst_side.path(f"dst-{copy}")
+        with open(src_path, "wb") as f:
+            f.write(data)
+        src = os.open(src_path, os.O_RDONLY)
+        dst = os.open(dst_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            if copy == "sendfile":
+                assert os.sendfile(dst, src, 100, 1000) == 1000  # src offset: no move
+                assert os.lseek(src, 0, os.SEEK_CUR) == 0
+                assert os.sendfile(dst, src, None, 1 << 20) == len(data)
+            elif copy == "copy_file_range":
+                assert os.copy_file_range(src, dst, 1000, 100) == 1000
+                assert os.copy_file_range(src, dst, 1 << 20) == len(data)
+            else:  # the kernel's needs a pipe end; with a benchfs end it copies too
+                assert os.splice(src, dst, 1000, 100) == 1000
+                assert os.splice(src, dst, 1 << 20) == len(data)
+            assert os.lseek(dst, 0, os.SEEK_CUR) == 1000 + len(data)
+        finally:
+            os.close(src)
+            os.close(dst)
+        with open(dst_path, "rb") as f:
+            assert f.read() == data[100:1100] + data
