@@ -292,3 +292,27 @@ def test_forked_children(bfs: benchfs.Interposition, tmp_path: Path) -> None:
                           env={**os.environ, "BENCHFS_TIMEOUT": "20"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[0] == "['from-child', 'from-parent'] child"
+
+
+def test_code_under_the_prefix_runs_and_imports(pair: Pair,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """io.open_code and importlib's posix calls are routed: runpy runs a script kept
+    in benchfs, and a package in a benchfs directory on sys.path imports."""
+    import runpy
+
+    root = pair.bfs.root
+    os.makedirs(f"{root}/code/bfs_pkg")
+    Path(f"{root}/code/script.py").write_text("import os\nresult = os.listdir(os.path.dirname("
+                                              "__file__))\n")
+    Path(f"{root}/code/bfs_pkg/__init__.py").write_text("")
+    Path(f"{root}/code/bfs_pkg/mod.py").write_text("VALUE = 42\n")
+    assert sorted(runpy.run_path(f"{root}/code/script.py")["result"]) == ["bfs_pkg",
+                                                                         "script.py"]
+    monkeypatch.syspath_prepend(f"{root}/code")
+    try:
+        module = importlib.import_module("bfs_pkg.mod")
+        assert module.VALUE == 42 and module.__file__ == f"{root}/code/bfs_pkg/mod.py"
+    finally:
+        for name in ("bfs_pkg.mod", "bfs_pkg"):
+            sys.modules.pop(name, None)
+        importlib.invalidate_caches()
