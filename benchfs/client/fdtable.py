@@ -10,11 +10,16 @@ gets EBADF from the kernel: never another file's data, nor a write that vanishes
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from benchfs.core.errors import os_error
+
+# The kernel's own calls, taken before interposition can wrap os and fcntl (the
+# wrappers ask this table who owns a descriptor).
+_open, _dup, _close, _fcntl = os.open, os.dup, os.close, fcntl.fcntl
 
 
 @dataclass(slots=True)
@@ -46,15 +51,15 @@ class FdTable:
 
     def add(self, open_file: OpenFile) -> int:
         if self._reserve_from is None:
-            self._reserve_from = os.open(os.devnull, os.O_PATH | os.O_CLOEXEC)
-        fd = os.dup(self._reserve_from)  # close-on-exec, as os.dup makes every descriptor
+            self._reserve_from = _open(os.devnull, os.O_PATH | os.O_CLOEXEC)
+        fd = _dup(self._reserve_from)  # close-on-exec, as os.dup makes every descriptor
         self._files[fd] = open_file
         return fd
 
     def close(self) -> None:
         """Give back the reserve descriptor, once every open file was removed."""
         if self._reserve_from is not None:
-            os.close(self._reserve_from)
+            _close(self._reserve_from)
             self._reserve_from = None
 
     def dup(self, fd: int) -> int:
@@ -71,8 +76,29 @@ class FdTable:
         open_file = self._files.pop(fd, None)
         if open_file is None:
             raise os_error(errno.EBADF)
-        os.close(fd)
+        if self._still_held(fd):
+            _close(fd)
         return open_file
+
+    @staticmethod
+    def _still_held(fd: int) -> bool:
+        """Whether kernel descriptor ``fd`` is still our O_PATH one. C code handed a
+        benchfs number (numpy's fromfile dups it and fcloses the dup) may close it,
+        and the kernel then gives the number to the next file it opens."""
+        try:
+            return bool(_fcntl(fd, fcntl.F_GETFL) & os.O_PATH)
+        except OSError:
+            return False
+
+    def holds(self, fd: int) -> bool:
+        """Whether ``fd`` is an open benchfs descriptor, checked against the kernel: a
+        number closed behind our back is forgotten, never taken for another file."""
+        if fd not in self._files:
+            return False
+        if self._still_held(fd):
+            return True
+        self._files.pop(fd)
+        return False
 
     def open_files(self) -> list[OpenFile]:
         return list(self._files.values())

@@ -57,7 +57,12 @@ class DirEntry(Generic[AnyStr]):
         if self._dir_fd is not None:
             return self._client.stat(self.name, dir_fd=self._dir_fd,
                                      follow_symlinks=follow_symlinks)
-        return self._client.stat(self._stat_path, follow_symlinks=follow_symlinks)
+        try:
+            return self._client.stat(self._stat_path, follow_symlinks=follow_symlinks)
+        except OSError as exc:
+            if self._stat_path is not self.path and exc.filename == self._stat_path:
+                exc.filename = self.path  # the entry's own spelling, as os names it
+            raise
 
     def stat(self, *, follow_symlinks: bool = True) -> Any:
         if not follow_symlinks or not self.is_symlink():

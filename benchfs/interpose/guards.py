@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 from benchfs.interpose import router
-from benchfs.interpose.oscalls import refused_on_benchfs
+from benchfs.interpose.oscalls import is_absolute, plainly_outside, refused_on_benchfs
 
 # (event, argument) of every refused escape, for whoever wants to count them.
 ESCAPES: list[tuple[str, Any]] = []
@@ -34,7 +34,7 @@ _PATH_EVENTS = {
 }
 _FD_EVENTS = frozenset({"mmap.__new__"})
 _WATCHED = frozenset(_PATH_EVENTS) | _FD_EVENTS
-_SQLITE_IN_MEMORY = frozenset({":memory:", "", b":memory:", b""})
+_SQLITE_IN_MEMORY = frozenset({":memory:", ""})
 
 
 def _escaped(event: str, argument: Any, err: int, what: str) -> OSError:
@@ -53,15 +53,17 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
             raise _escaped(event, fd, errno.ENODEV, "cannot map a benchfs file into memory")
         return
     path = args[_PATH_EVENTS[event]]
-    if isinstance(path, int) and not isinstance(path, bool):
-        if router.owner_of_fd(path) is not None:
-            raise _escaped(event, path, errno.EBADF, "of a benchfs descriptor by the kernel")
-        return
     if event == "sqlite3.connect":
         path = _sqlite_file(path)
         if path is None:
             return
-    elif not _absolute(path):
+    if type(path) is str and plainly_outside(path):
+        return  # the common case, settled without normalising
+    if isinstance(path, int) and not isinstance(path, bool):
+        if router.owner_of_fd(path) is not None:
+            raise _escaped(event, path, errno.EBADF, "of a benchfs descriptor by the kernel")
+        return
+    if event != "sqlite3.connect" and not is_absolute(path):
         return  # relative to a dir_fd, or to the real cwd, as the router judged
     hit = router.route(path)
     if hit is not None and hit[0] is not None:
@@ -70,8 +72,11 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 
 def _sqlite_file(database: Any) -> Any:
-    """The file a sqlite3 database argument names (a path, or a file: URI), if any."""
-    if isinstance(database, (str, bytes)) and database in _SQLITE_IN_MEMORY:
+    """The file a sqlite3 database argument names (a path, or a file: URI), if any.
+    (Python 3.10 reports it encoded, as bytes.)"""
+    if isinstance(database, bytes):
+        database = os.fsdecode(database)
+    if isinstance(database, str) and database in _SQLITE_IN_MEMORY:
         return None
     if isinstance(database, str) and database.startswith("file:"):
         path = database[5:].split("?", 1)[0]
@@ -79,14 +84,6 @@ def _sqlite_file(database: Any) -> Any:
             path = "/" + path[2:].split("/", 1)[-1]  # file://host/path
         return path or None
     return database
-
-
-def _absolute(path: Any) -> bool:
-    try:
-        value = os.fspath(path)
-    except TypeError:
-        return False
-    return value.startswith("/") if isinstance(value, str) else value.startswith(b"/")
 
 
 def install_audit_hook() -> None:

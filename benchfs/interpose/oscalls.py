@@ -36,7 +36,7 @@ def plainly_outside(text: str) -> bool:
     return bool(text) and not (s.relative_routed or ".." in text)
 
 
-def _is_absolute(path: Any) -> bool:
+def is_absolute(path: Any) -> bool:
     try:
         value = os.fspath(path)
     except TypeError:
@@ -52,7 +52,7 @@ def where(path: Any, dir_fd: Any = None) -> tuple[Mount | None, Any]:
     if path is None:  # the working directory (listdir(), scandir())
         s = router._state
         return (s.cwd_mount, None) if s.cwd_mount is not None else (None, _UNCHANGED)
-    if dir_fd is not None and not _is_absolute(path):
+    if dir_fd is not None and not is_absolute(path):
         owner = router.owner_of_fd(dir_fd) if isinstance(dir_fd, int) else None
         return (owner, path) if owner is not None else (None, _UNCHANGED)
     hit = router.route(path)
@@ -89,15 +89,13 @@ def _call_client(mount: Mount, name: str, args: tuple[Any, ...], kwargs: dict[st
     except OSError as exc:
         rename_error(exc, pairs)
         raise
-    except NotImplementedError as exc:
-        raise unsupported(f"os.{name}", shown(filename)) from exc
 
 
-def _replaced(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, param: str,
+def _replaced(args: tuple[Any, ...], kwargs: dict[str, Any], param: str,
               value: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The arguments with the path one replaced."""
-    if len(args) > index:
-        return (*args[:index], value, *args[index + 1:]), kwargs
+    """The arguments with the path (the first one) replaced."""
+    if args:
+        return (value, *args[1:]), kwargs
     return args, {**kwargs, param: value}
 
 
@@ -105,9 +103,10 @@ Adapt = Callable[[Mount, Any, Any, Any], Any]
 
 
 def path_function(real: Wrapper, name: str, param: str = "path",
-                  after: Adapt | None = None) -> Wrapper:
+                  after: Adapt | None = None, lists: bool = False) -> Wrapper:
     """A wrapper of an os function whose first argument is a path (or a descriptor,
-    or None for the working directory), with an optional dir_fd keyword."""
+    or None for the working directory), with an optional dir_fd keyword. ``lists``:
+    its results hold paths under the argument (scandir), shown as the caller wrote it."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if args and not kwargs and type(args[0]) is str and plainly_outside(args[0]):
@@ -117,12 +116,11 @@ def path_function(real: Wrapper, name: str, param: str = "path",
         if mount is None:
             if target is _UNCHANGED:
                 return real(*args, **kwargs)
-            real_args, real_kwargs = _replaced(args, kwargs, 0, param, target)
+            real_args, real_kwargs = _replaced(args, kwargs, param, target)
             return real(*real_args, **real_kwargs)
         call_args, call_kwargs = (args, kwargs) if target is path else _replaced(
-            args, kwargs, 0, param, target)
-        if name == "scandir" and target is not path and path is not None and not isinstance(
-                path, int):
+            args, kwargs, param, target)
+        if lists and target is not path:
             call_kwargs = {**call_kwargs, "shown_as": shown(path)}
         result = _call_client(mount, name, call_args, call_kwargs, ((target, path),), path)
         return result if after is None else after(mount, path, target, result)
@@ -186,7 +184,7 @@ def symlink_function(real: Wrapper, name: str) -> Wrapper:
         if mount is None:
             return real(src, dst if target is _UNCHANGED else target, *extra, **rest)
         content = src
-        hit = router.route(src) if _is_absolute(src) else None
+        hit = router.route(src) if is_absolute(src) else None
         if hit is not None and hit[0] is mount:
             content = hit[1]
         return _call_client(mount, "symlink", (content, target, *extra), rest,
@@ -362,6 +360,10 @@ def _readlink_function(real: Wrapper, name: str) -> Wrapper:
     return path_function(real, name, after=_readlink_after)
 
 
+def _scandir_function(real: Wrapper, name: str) -> Wrapper:
+    return path_function(real, name, lists=True)
+
+
 def _fileno_function(real: Wrapper, name: str) -> Wrapper:
     return fd_function(real, name, takes_fileno=True)
 
@@ -372,7 +374,7 @@ def _lock_refused(real: Wrapper, name: str) -> Wrapper:
 
 PATH_FUNCTIONS = ("stat", "lstat", "access", "chmod", "chown", "lchown", "utime", "truncate",
                   "statvfs", "getxattr", "setxattr", "removexattr", "listxattr", "mkdir",
-                  "rmdir", "unlink", "remove", "listdir", "scandir", "open", "mkfifo", "mknod",
+                  "rmdir", "unlink", "remove", "listdir", "open", "mkfifo", "mknod",
                   "chroot", "pathconf", "lchmod", "chflags", "lchflags")
 FD_FUNCTIONS = ("read", "write", "pread", "pwrite", "readv", "writev", "preadv", "pwritev",
                 "lseek", "fstat", "fstatvfs", "ftruncate", "fchmod", "fchown",
@@ -391,6 +393,7 @@ def wrappers() -> dict[str, Wrapper]:
     for name in PATH_FUNCTIONS:
         add(name, path_function)
     add("readlink", _readlink_function)
+    add("scandir", _scandir_function)
     for name in FD_FUNCTIONS:
         add(name, fd_function)
     for name in ("fsync", "fdatasync"):

@@ -28,7 +28,7 @@ class Rebound:
     put_back: Callable[[], None]
 
 
-def _restoring(setter: Callable[[str, Any], None], key: str, value: Any) -> Rebound:
+def _restoring(setter: Callable[[Any, Any], None], key: Any, value: Any) -> Rebound:
     return Rebound(lambda: setter(key, value))
 
 
@@ -59,6 +59,8 @@ def _rebind_namespace(namespace: MutableMapping[str, Any],
             _rebind_defaults(value, replacement, done)
         elif not in_class and isinstance(value, type):
             _rebind_class(value, replacement, done)
+        elif not in_class and _is_plain_instance(value):
+            _rebind_instance(value, replacement, done)
 
 
 def _rebind_defaults(function: types.FunctionType, replacement: dict[int, tuple[Any, Any]],
@@ -84,6 +86,32 @@ def _rebind_class(cls: type, replacement: dict[int, tuple[Any, Any]],
         setattr(cls, key, value)
 
     _rebind_namespace(dict(vars(cls)), replacement, done, setter, in_class=True)
+
+
+def _is_plain_instance(value: Any) -> bool:
+    return (isinstance(getattr(value, "__dict__", None), dict)
+            and not isinstance(value, (types.ModuleType, types.FunctionType, type))
+            and type(value).__flags__ & (1 << 9) != 0)
+
+
+def _rebind_instance(instance: Any, replacement: dict[int, tuple[Any, Any]],
+                     done: list[Rebound]) -> None:
+    """A module-level object's attributes, and the dicts among them (numpy's
+    ``_datasource._file_openers`` keeps ``{None: io.open}``)."""
+    attributes = vars(instance)
+    for value in list(attributes.values()):
+        if type(value) is dict:
+            _rebind_mapping(value, replacement, done)
+    _rebind_mapping(attributes, replacement, done)
+
+
+def _rebind_mapping(mapping: dict[Any, Any], replacement: dict[int, tuple[Any, Any]],
+                    done: list[Rebound]) -> None:
+    for key, value in list(mapping.items()):
+        wrapper = _wrapped_for(value, replacement)
+        if wrapper is not None:
+            mapping[key] = wrapper
+            done.append(_restoring(mapping.__setitem__, key, value))
 
 
 def rebind(pairs: list[tuple[Any, Any]], patched: set[str]) -> list[Rebound]:

@@ -203,6 +203,19 @@ def _normalise(text: str) -> str:
     return normal
 
 
+def _stays_inside(rest: str) -> bool:
+    """Whether a path's '..' components never climb above its root."""
+    depth = 0
+    for part in rest.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return False
+        elif part and part != ".":
+            depth += 1
+    return True
+
+
 def route_text(text: str) -> tuple[Mount | None, str] | None:
     """route() for a str path (see the module's docstring)."""
     s = _state
@@ -211,14 +224,17 @@ def route_text(text: str) -> tuple[Mount | None, str] | None:
     if text.startswith("/"):
         if "//" not in text and "/." not in text:
             return _match(text, s)
-        hit = _match(_normalise(text), s)
-        if hit is None:
-            return None
-        mount, rest = hit
+        normal = _normalise(text)
+        hit = _match(normal, s)
         raw = _match(text, s)
-        # The raw path, when it names the same place: the client resolves '.' and
-        # symlinks as Linux does (ENOTDIR for "file/.").
-        if raw is not None and raw[0] is mount and "/.." not in raw[1]:
+        if hit is None:
+            # "/bfs/../etc": lexically outside; the kernel would stop at a "/bfs" it
+            # does not have.
+            return None if raw is None else (None, normal)
+        mount, rest = hit
+        # The raw path, when it names the same place: the client resolves '.', '..'
+        # and symlinks as Linux does (ENOTDIR for "file/.", EBUSY for renaming "d/..").
+        if raw is not None and raw[0] is mount and _stays_inside(raw[1]):
             return raw
         return hit
     if not text or (not s.relative_routed and ".." not in text):

@@ -43,7 +43,24 @@ class FileSide:
             return value.replace(os.fsencode(self.root), b"<root>")
         if isinstance(value, (list, tuple)):
             return type(value)(self.scrub(item) for item in value)
+        if isinstance(value, os.PathLike):
+            return ("path", self.scrub(os.fspath(value)))
         return value
+
+
+def _read_with_open(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _write_with_open(path: str, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def builtin_side(root: str) -> FileSide:
+    """A side that uses the built-in open and os (the real ones, or interposed)."""
+    return FileSide(root, open, os.open, os.close, _read_with_open, _write_with_open)
 
 
 def outcome(side: FileSide, call: Callable[[], Any]) -> tuple[Any, ...]:

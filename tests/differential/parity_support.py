@@ -116,13 +116,13 @@ def root_of(side: Side, rel: str = "") -> str:
 _case_numbers = itertools.count()
 
 
-def os_mirror(client: benchfs.Client, tmp_path: Path,
-              monkeypatch: pytest.MonkeyPatch) -> Iterator[OsMirror]:
+def os_mirror(client: benchfs.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+              kind: type[OsMirror] = OsMirror) -> Iterator[OsMirror]:
     """Fresh roots on both sides, with ``client`` as benchfs's default client."""
     monkeypatch.setattr(benchfs._api, "_default", client)
     local_root = tmp_path / "oracle"
     local_root.mkdir()
-    both = OsMirror(client, f"/os{next(_case_numbers)}", str(local_root))
+    both = kind(client, f"/os{next(_case_numbers)}", str(local_root))
     try:
         yield both
     finally:
