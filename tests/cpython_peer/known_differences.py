@@ -1,8 +1,8 @@
 """CPython regression tests that pass on ext4 and fail in benchfs, each with its reason.
 
-Every entry is a row of the table under "## CPython regression suites" in docs/interpose.md
-(docs/interpose-run.md until the two are merged); test_peer.py fails when a test outside
-this list regresses, and when a listed test passes again (then drop it here and there).
+Every entry is a row of the table under "## CPython regression suites" in docs/interpose.md;
+test_peer.py fails when a test outside this list regresses, and when a listed test passes
+again (then drop it here and there).
 Only the modules CI runs (test_peer.CI_MODULES) are listed: the others are in the docs.
 """
 

@@ -68,17 +68,27 @@ def test_module_mode_and_the_users_pythonpath(interposed: Interposed, tmp_path: 
 
 def test_script_stored_in_benchfs(interposed: Interposed, tmp_path: Path) -> None:
     prefix = interposed.prefix
-    interposed.write("/stored.py", textwrap.dedent(f"""
-        import sys
-        print(sys.argv, __name__, __file__, sys.path[0])
+    interposed.client.makedirs("/job", exist_ok=True)
+    interposed.write("/job/helper.py", b"VALUE = 'imported from benchfs'\n")
+    interposed.write("/job/stored.py", textwrap.dedent(f"""
+        import sys, helper
+        print(sys.argv, __name__, __file__, sys.path[0], helper.VALUE, sep="|")
         open("{prefix}/stored-ran.txt", "w").write("yes")
         """).encode())
-    output = check(interposed.run(["-u", "-W", "error", f"{prefix}/stored.py", "a", "-c"],
+    output = check(interposed.run(["-u", "-W", "error", f"{prefix}/job/stored.py", "a", "-c"],
                                   tmp_path))
-    argv, name, file, path0 = output.rsplit(" ", 3)
-    assert argv == repr([f"{prefix}/stored.py", "a", "-c"])
-    assert (name, file, path0.strip()) == ("__main__", f"{prefix}/stored.py", prefix)
+    assert output.strip().split("|") == [
+        repr([f"{prefix}/job/stored.py", "a", "-c"]), "__main__", f"{prefix}/job/stored.py",
+        f"{prefix}/job", "imported from benchfs"]
     assert interposed.read("/stored-ran.txt") == b"yes"
+
+
+def test_directory_stored_in_benchfs(interposed: Interposed, tmp_path: Path) -> None:
+    """``python DIR`` runs DIR/__main__.py, as for a local directory."""
+    interposed.client.makedirs("/app", exist_ok=True)
+    interposed.write("/app/__main__.py", b"import sys; print(__name__, sys.argv)")
+    output = check(interposed.run([f"{interposed.prefix}/app", "x"], tmp_path))
+    assert output == f"__main__ {[f'{interposed.prefix}/app', 'x']}\n"
 
 
 def test_children_start_in_the_virtual_working_directory(interposed: Interposed,
