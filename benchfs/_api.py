@@ -225,6 +225,24 @@ def fchown(fd: int, uid: int, gid: int) -> None:
     _serving(fd).fchown(fd, uid, gid)
 
 
+def fdopen(fd: int, mode: str = "r", buffering: int = -1, encoding: str | None = None,
+           *args: Any, **kwargs: Any) -> Any:
+    """A file object over a benchfs descriptor (benchfs/fileobj.py); other
+    descriptors get the host's os.fdopen."""
+    serving = _serving(fd)
+    if isinstance(serving, Client):
+        return serving.fdopen(fd, mode, buffering, encoding, *args, **kwargs)
+    return os.fdopen(fd, mode, buffering, encoding, *args, **kwargs)
+
+
+def open_file(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None = None,
+              errors: str | None = None, newline: str | None = None, closefd: bool = True,
+              opener: Callable[[Any, int], int] | None = None) -> Any:
+    """``builtins.open`` on the default client's cluster (benchfs/fileobj.py)."""
+    return default_client().open_file(file, mode, buffering, encoding, errors, newline,
+                                      closefd, opener)
+
+
 def fchdir(fd: int) -> None:
     default_client().fchdir(fd)
 

@@ -7,6 +7,9 @@ file size and re-asks the server only when a read reaches past it.
 
 from __future__ import annotations
 
+from typing import Any
+
+from benchfs import fileobj
 from benchfs.client.attrs import Attributes
 from benchfs.client.composed import Composed
 from benchfs.client.fileio import FileIO
@@ -25,6 +28,19 @@ class Client(Composed, Walking, FileIO, Names, Attributes):
             self._fds.close()
             self._rpc.close()
             self._engine.close()
+
+    def open_file(self, file: Any, mode: str = "r", buffering: int = -1,
+                  encoding: str | None = None, errors: str | None = None,
+                  newline: str | None = None, closefd: bool = True,
+                  opener: fileobj.Opener | None = None) -> Any:
+        """``builtins.open`` on this cluster: the real io file objects over a benchfs
+        path or descriptor (benchfs/fileobj.py)."""
+        return fileobj.open_file(self, file, mode, buffering, encoding, errors, newline,
+                                 closefd, opener)
+
+    def fdopen(self, fd: int, *args: Any, **kwargs: Any) -> Any:
+        """``os.fdopen`` of a descriptor of this client."""
+        return fileobj.fdopen(self, fd, *args, **kwargs)
 
     def __enter__(self) -> Client:
         return self

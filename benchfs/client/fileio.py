@@ -245,29 +245,65 @@ class FileIO(ClientCore):
         return any(other.writable and other.ino == open_file.ino and other is not open_file
                    for other in self._fds.open_files())
 
-    def _read_at(self, open_file: OpenFile, length: int, offset: int) -> bytes:
+    def readinto(self, fd: int, buffer: Any) -> int:
+        """os.readinto (Python 3.14): read into a writable buffer; the data is
+        received in place, with no copy in Python."""
+        view = memoryview(buffer)
+        if view.readonly:
+            raise TypeError("readinto() argument 2 must be read-write bytes-like object, "
+                            f"not {type(buffer).__name__}")
+        view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
+        with self._lock:
+            open_file = self._readable(fd)
+            done = self._read_into(open_file, view, open_file.position)
+            open_file.position += done
+            return done
+
+    def fd_type(self, fd: int) -> int:
+        """The S_IFMT bits of an open descriptor's file, as known since its open
+        (no round trip)."""
+        return self._fds.get(operator.index(fd)).file_type
+
+    def _length_to_read(self, open_file: OpenFile, length: int, offset: int) -> int:
         size = open_file.size_hint
         if offset + length > size and self._size_may_have_grown(open_file):
             size = self._file_size(open_file)
-        length = max(0, min(length, size - offset))
+        return max(0, min(length, size - offset))
+
+    def _read_at(self, open_file: OpenFile, length: int, offset: int) -> bytes:
+        length = self._length_to_read(open_file, length, offset)
         if length == 0:
             return b""
         if open_file.inline is not None:
             # A small file's data came with its attributes (close-to-open).
             return open_file.inline[offset:offset + length]
         out, target = new_uninitialized_bytes(length)
+        self._receive(open_file, target, offset)
+        return out
+
+    def _read_into(self, open_file: OpenFile, view: memoryview, offset: int) -> int:
+        length = self._length_to_read(open_file, len(view), offset)
+        if length and open_file.inline is not None:
+            data = open_file.inline[offset:offset + length]
+            view[:len(data)] = data
+            return len(data)
+        if length:
+            self._receive(open_file, view[:length], offset)
+        return length
+
+    def _receive(self, open_file: OpenFile, target: memoryview, offset: int) -> None:
+        """Read [offset, offset + len(target)) of a chunked file into ``target``."""
         requests = [
             Request(
                 self._ns.rank_of_chunk(open_file.ino, piece.index), Op.READ, open_file.ino,
                 piece.file_offset, piece.length,
                 recv_into=target[piece.buf_offset:piece.buf_offset + piece.length],
             )
-            for piece in split_range(offset, length, self.chunk_size, TRANSFER_PIECE)
+            for piece in split_range(offset, len(target), self.chunk_size, TRANSFER_PIECE)
         ]
         for reply in self._rpc.run(requests):
             if reply.status:
                 raise os_error(reply.status)
-        return out
 
     # -- writing -----------------------------------------------------------------------
 
