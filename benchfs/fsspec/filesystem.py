@@ -28,7 +28,6 @@ from fsspec.spec import AbstractFileSystem
 from fsspec.utils import stringify_path
 
 from benchfs.client.client import Client
-from benchfs.fileobj import open_file
 from benchfs.fsspec.connections import client_for
 from benchfs.settings import ClientSettings, registry_from_env
 
@@ -485,9 +484,9 @@ class BenchFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
         path = self._strip_protocol(path)
         buffering = block_size if block_size else -1
         try:
-            return open_file(self.client, path, mode, buffering=buffering)  # type: ignore[no-any-return]
+            return self.client.open_file(path, mode, buffering)  # type: ignore[no-any-return]
         except FileNotFoundError:
             if not _WRITE_MODES & set(mode):
                 raise
             self._make_parent(path)
-            return open_file(self.client, path, mode, buffering=buffering)  # type: ignore[no-any-return]
+            return self.client.open_file(path, mode, buffering)  # type: ignore[no-any-return]
