@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from fsspec.spec import AbstractFileSystem
-from fsspec.utils import stringify_path
+from fsspec.utils import stringify_path, tokenize
 
 from benchfs.client.client import Client
 from benchfs.fsspec.connections import client_for
@@ -86,6 +86,17 @@ class BenchFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
         options = {**self.storage_options, "registry": self.registry,
                    **dataclasses.asdict(self.settings)}
         return make_instance, (type(self), self.storage_args, options)
+
+    @property
+    def _fs_token(self) -> str:
+        # Equal (and hashing, and dask-tokenizing alike) for every instance that
+        # reaches the same cluster with the same settings, however it was spelled:
+        # a pickled copy is equal to its original.
+        return tokenize(type(self).__qualname__, self.registry, self.settings)  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(self.settings).items())
+        return f"{type(self).__name__}(registry={self.registry!r}, {options})"
 
     @property
     def client(self) -> Client:
