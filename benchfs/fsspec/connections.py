@@ -5,7 +5,10 @@ thread), and dask or zarr may make many more; each ``Client`` owns an engine and
 connection to every server, so instances share one per (registry, settings). A
 forked child must not use its parent's: the engine and its connections belong to
 the parent (as for ``benchfs.default_client``), so the child starts an empty pool
-and connects on first use.
+and connects on first use. UCX itself does not survive a fork once initialised
+(its async thread stays behind), so a child forked *after* the parent connected
+cannot connect at all: it gets a clear error at once instead of a timeout, and
+workers are better started with "spawn" or "forkserver" (dask's default).
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from benchfs.settings import ClientSettings
 
 _clients: dict[tuple[str, ClientSettings], Client] = {}
 _lock = threading.Lock()
+_forked_after_connecting = False
 
 
 def _forget_after_fork() -> None:
-    global _lock
+    global _lock, _forked_after_connecting
+    _forked_after_connecting = _forked_after_connecting or bool(_clients)
     _clients.clear()
     # Another thread of the parent may have held the lock at the fork.
     _lock = threading.Lock()
@@ -43,6 +48,10 @@ def client_for(registry: str, settings: ClientSettings) -> Client:
     with _lock:
         client = _clients.get(key)
         if client is None:
+            if _forked_after_connecting:
+                raise OSError(errno.ENOTCONN, "benchfs cannot connect in a process forked "
+                              "after its parent connected (UCX does not survive fork): start "
+                              "workers with 'spawn' or 'forkserver'", registry)
             try:
                 client = connect(registry, settings)
             except OSError as exc:

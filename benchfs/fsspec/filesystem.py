@@ -28,6 +28,7 @@ from fsspec.spec import AbstractFileSystem
 from fsspec.utils import stringify_path, tokenize
 
 from benchfs.client.client import Client
+from benchfs.core.errors import FAILURE_ERRNOS
 from benchfs.fsspec.connections import client_for
 from benchfs.settings import ClientSettings, registry_from_env
 
@@ -245,7 +246,9 @@ class BenchFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
         try:
             dirs, files = self._listing(path, full)
         except OSError as error:
-            if on_error == "raise":
+            # on_error covers what a walk meets in the tree (a directory gone or
+            # refused), never an unreachable cluster: that would look like an empty tree.
+            if on_error == "raise" or error.errno in FAILURE_ERRNOS:
                 raise
             if callable(on_error):
                 on_error(error)
