@@ -77,7 +77,8 @@ class BenchFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
         # reaches the same cluster.
         self.registry = os.path.abspath(registry if registry is not None
                                         else registry_from_env())
-        given = {"timeout": timeout, "metadata_ttl": metadata_ttl, "spin_us": spin_us}
+        given: dict[str, Any] = {"timeout": timeout, "metadata_ttl": metadata_ttl,
+                                 "spin_us": spin_us}
         self.settings = dataclasses.replace(
             ClientSettings.from_env(), **{k: v for k, v in given.items() if v is not None})
 
@@ -347,7 +348,7 @@ class BenchFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
                 self._remove_tree(name)
 
     def _remove_tree(self, path: str) -> None:
-        for top, dirs, files in self._walk(path, None, False, "raise", full=False):
+        for top, _, files in self._walk(path, None, False, "raise", full=False):
             for info in files.values():  # a link to a directory is one of them
                 self.client.unlink(info["name"])
             self.client.rmdir(top)
