@@ -85,21 +85,23 @@ from benchfs._api import (
 )
 from benchfs.client.client import Client
 from benchfs.client.walking import DirEntry
+from benchfs.interpose import Interposition, interpose
 from benchfs.settings import ClientSettings
 
 # A library stays quiet unless its application turns logging on (loguru's advice).
 _logger.disable("benchfs")
 
 __all__ = [
-    "Client", "ClientSettings", "DirEntry", "access", "chdir", "chmod", "chown", "close",
-    "closerange", "connect", "default_client", "disconnect", "dup", "fchdir", "fchmod", "fchown",
-    "fdatasync", "fdopen", "fstat", "fstatvfs", "fsync", "ftruncate", "fwalk", "getcwd", "getcwdb",
-    "getxattr", "lchown", "link", "listdir", "listxattr", "lseek", "lstat", "makedirs", "mkdir",
-    "open", "open_file", "path", "posix_fadvise", "posix_fallocate", "pread", "preadv", "pwrite",
-    "pwritev", "read", "readlink", "readv", "remove", "removedirs", "removexattr", "rename",
-    "renames", "replace", "rmdir", "scandir", "setxattr", "stat", "statvfs", "supports_dir_fd",
-    "supports_effective_ids", "supports_fd", "supports_follow_symlinks", "symlink", "sync",
-    "truncate", "unlink", "utime", "walk", "write", "writev",
+    "Client", "ClientSettings", "DirEntry", "Interposition", "access", "chdir", "chmod", "chown",
+    "close", "closerange", "connect", "default_client", "disconnect", "dup", "fchdir", "fchmod",
+    "fchown", "fdatasync", "fdopen", "fstat", "fstatvfs", "fsync", "ftruncate", "fwalk", "getcwd",
+    "getcwdb", "getxattr", "interpose", "lchown", "link", "listdir", "listxattr", "lseek", "lstat",
+    "makedirs", "mkdir", "open", "open_file", "path", "posix_fadvise", "posix_fallocate", "pread",
+    "preadv", "pwrite", "pwritev", "read", "readlink", "readv", "remove", "removedirs",
+    "removexattr", "rename", "renames", "replace", "rmdir", "scandir", "setxattr", "stat",
+    "statvfs", "supports_dir_fd", "supports_effective_ids", "supports_fd",
+    "supports_follow_symlinks", "symlink", "sync", "truncate", "unlink", "utime", "walk", "write",
+    "writev",
 ]
 
 

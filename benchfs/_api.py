@@ -8,6 +8,7 @@ to the parent's connections) and connects afresh when it first needs one.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat as stat_module
 import sys
@@ -113,10 +114,13 @@ def _live_clients() -> list[Client]:
 
 
 def _is_benchfs_placeholder(fd: int) -> bool:
-    """Whether kernel descriptor ``fd`` is /dev/null, which backs every benchfs fd."""
+    """Whether kernel descriptor ``fd`` is an O_PATH descriptor of /dev/null, which
+    backs every benchfs fd (benchfs/client/fdtable.py)."""
     global _devnull_rdev
     try:
         result = os.fstat(fd)
+        if not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_PATH:
+            return False
     except (OSError, OverflowError):
         return False  # os itself will give the error
     if _devnull_rdev is None:

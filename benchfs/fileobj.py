@@ -80,11 +80,13 @@ class RawFile(io.RawIOBase):
             raise TypeError("integer argument expected, got float")
         fd = -1
         if isinstance(file, int):
+            if isinstance(file, bool) and sys.version_info >= (3, 13):
+                warnings.warn("bool is used as a file descriptor", RuntimeWarning, 2)
             fd = file
             if fd < 0:
                 raise ValueError("negative file descriptor")
-        else:
-            os.fsencode(file)  # FileIO's type and embedded-NUL errors, before the mode's
+        elif b"\0" in os.fsencode(file):  # FileIO's type errors, then this, then the mode's
+            raise ValueError("embedded null byte")
         if not isinstance(mode, str):
             raise TypeError(f"FileIO() argument 'mode' must be str, not {type(mode).__name__}")
         flags, self._readable, self._writable, self._created, self._appending = (
@@ -225,6 +227,18 @@ class RawFile(io.RawIOBase):
         self._client.ftruncate(self._fd, size)
         return size
 
+    def _dealloc_warn(self, source: object) -> None:
+        """What io.FileIO does for the buffered and text objects over it when they are
+        collected unclosed."""
+        if self._fd >= 0 and self._closefd:
+            warnings.warn(f"unclosed file {source!r}", ResourceWarning, stacklevel=2,
+                          source=source)
+
+    def __del__(self) -> None:
+        if not self.closed:
+            self._dealloc_warn(self)
+            self.close()
+
     def __repr__(self) -> str:
         kind = f"{type(self).__module__}.{type(self).__qualname__}"
         if self.closed:
@@ -280,7 +294,7 @@ def open_file(client: Client, file: Any, mode: str = "r", buffering: int = -1,
               newline: str | None = None, closefd: bool = True,
               opener: Opener | None = None) -> Any:
     """``builtins.open`` for a benchfs path or descriptor of ``client``."""
-    if not isinstance(file, (int, float)):
+    if not isinstance(file, int):
         file = os.fspath(file)
     _check_open_arguments(mode, buffering, encoding, errors, newline)
     raw_mode, text, binary, updating, only_reading = _parse_open_mode(mode)

@@ -24,7 +24,7 @@ _RWF_KNOWN = _RWF_HIPRI | _RWF_DSYNC | _RWF_SYNC | _RWF_NOWAIT | _RWF_APPEND
 class Composed(Walking):
     def owns_fd(self, fd: int) -> bool:
         """Whether ``fd`` is a descriptor this client opened (and has not closed)."""
-        return fd in self._fds
+        return self._fds.holds(fd)
 
     def fstatvfs(self, fd: int, /) -> os.statvfs_result:
         return self.statvfs(operator.index(fd))

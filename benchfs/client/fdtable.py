@@ -1,19 +1,25 @@
 """Open files and the descriptor numbers handed to users.
 
-Each benchfs descriptor is backed by a real kernel descriptor of /dev/null that
-we hold open. Its number is therefore unique in the process and can never collide
-with a kernel fd that other code opens — the property interposition needs when
-benchfs fds and real fds meet in the same program.
+Each benchfs descriptor is backed by a real kernel descriptor that we hold open: an
+O_PATH descriptor of /dev/null (as DAOS's interception library reserves its fds). Its
+number is therefore unique in the process and can never collide with a kernel fd that
+other code opens, and a C library that reads or writes it directly, bypassing Python,
+gets EBADF from the kernel: never another file's data, nor a write that vanishes.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from benchfs.core.errors import os_error
+
+# The kernel's own calls, taken before interposition can wrap os and fcntl (the
+# wrappers ask this table who owns a descriptor).
+_open, _dup, _close, _fcntl = os.open, os.dup, os.close, fcntl.fcntl
 
 
 @dataclass(slots=True)
@@ -39,20 +45,21 @@ class OpenFile:
 class FdTable:
     def __init__(self) -> None:
         self._files: dict[int, OpenFile] = {}
-        # Numbers are dups of one /dev/null descriptor: cheaper than opening it anew.
+        # Numbers are dups of one O_PATH descriptor (dups keep O_PATH): cheaper than
+        # opening anew.
         self._reserve_from: int | None = None
 
     def add(self, open_file: OpenFile) -> int:
         if self._reserve_from is None:
-            self._reserve_from = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        fd = os.dup(self._reserve_from)  # close-on-exec, as os.dup makes every descriptor
+            self._reserve_from = _open(os.devnull, os.O_PATH | os.O_CLOEXEC)
+        fd = _dup(self._reserve_from)  # close-on-exec, as os.dup makes every descriptor
         self._files[fd] = open_file
         return fd
 
     def close(self) -> None:
         """Give back the reserve descriptor, once every open file was removed."""
         if self._reserve_from is not None:
-            os.close(self._reserve_from)
+            _close(self._reserve_from)
             self._reserve_from = None
 
     def dup(self, fd: int) -> int:
@@ -69,8 +76,29 @@ class FdTable:
         open_file = self._files.pop(fd, None)
         if open_file is None:
             raise os_error(errno.EBADF)
-        os.close(fd)
+        if self._still_held(fd):
+            _close(fd)
         return open_file
+
+    @staticmethod
+    def _still_held(fd: int) -> bool:
+        """Whether kernel descriptor ``fd`` is still our O_PATH one. C code handed a
+        benchfs number (numpy's fromfile dups it and fcloses the dup) may close it,
+        and the kernel then gives the number to the next file it opens."""
+        try:
+            return bool(_fcntl(fd, fcntl.F_GETFL) & os.O_PATH)
+        except OSError:
+            return False
+
+    def holds(self, fd: int) -> bool:
+        """Whether ``fd`` is an open benchfs descriptor, checked against the kernel: a
+        number closed behind our back is forgotten, never taken for another file."""
+        if fd not in self._files:
+            return False
+        if self._still_held(fd):
+            return True
+        self._files.pop(fd)
+        return False
 
     def open_files(self) -> list[OpenFile]:
         return list(self._files.values())

@@ -36,13 +36,17 @@ class DirEntry(Generic[AnyStr]):
     os.DirEntry does.
     """
 
-    __slots__ = ("name", "path", "_client", "_ino", "_file_type", "_dir_fd", "_stat", "_lstat")
+    __slots__ = ("name", "path", "_client", "_ino", "_file_type", "_dir_fd", "_stat", "_lstat",
+                 "_stat_path")
     __class_getitem__: Any = classmethod(GenericAlias)
 
     def __init__(self, client: Walking, name: AnyStr, path: AnyStr, ino: int, file_type: int,
-                 dir_fd: int | None) -> None:
+                 dir_fd: int | None, stat_path: AnyStr | None = None) -> None:
         self.name: AnyStr = name
         self.path: AnyStr = path
+        # The client's name for the entry, when ``path`` is spelled for someone else
+        # (interposition shows its prefix).
+        self._stat_path: AnyStr = path if stat_path is None else stat_path
         self._client = client
         self._ino = ino
         self._file_type = file_type
@@ -54,7 +58,12 @@ class DirEntry(Generic[AnyStr]):
         if self._dir_fd is not None:
             return self._client.stat(self.name, dir_fd=self._dir_fd,
                                      follow_symlinks=follow_symlinks)
-        return self._client.stat(self.path, follow_symlinks=follow_symlinks)
+        try:
+            return self._client.stat(self._stat_path, follow_symlinks=follow_symlinks)
+        except OSError as exc:
+            if self._stat_path is not self.path and exc.filename == self._stat_path:
+                exc.filename = self.path  # the entry's own spelling, as os names it
+            raise
 
     def stat(self, *, follow_symlinks: bool = True) -> Any:
         if not follow_symlinks or not self.is_symlink():
@@ -162,7 +171,9 @@ class Walking(FileIO, Names, Attributes):
             return [(entry.rsplit("/", 1)[1], self._stat_result(inode))
                     for entry, inode in found.items() if inode is not None]
 
-    def scandir(self, path: Any = None) -> ScandirIterator[Any]:
+    def scandir(self, path: Any = None, *, shown_as: Any = None) -> ScandirIterator[Any]:
+        """os.scandir; ``shown_as`` is the directory the entries' ``path`` starts with
+        when the caller spells ``path`` differently (interposition's prefix)."""
         dir_fd: int | None = None
         prefix: Any = ""
         if isinstance(path, int) and not isinstance(path, bool):
@@ -178,7 +189,8 @@ class Walking(FileIO, Names, Attributes):
         for text, ino, file_type in listing:
             name: Any = os.fsencode(text) if as_bytes else text
             entry_path = name if dir_fd is not None else posixpath.join(prefix, name)
-            entries.append(DirEntry(self, name, entry_path, ino, file_type, dir_fd))
+            shown = entry_path if shown_as is None else posixpath.join(shown_as, name)
+            entries.append(DirEntry(self, name, shown, ino, file_type, dir_fd, entry_path))
         return ScandirIterator(entries)
 
     def _islink(self, path: Any) -> bool:
