@@ -320,3 +320,40 @@ def test_no_registry_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
         fs.exists("/x")
     assert caught.value.errno == errno.ENOTCONN
     assert not isinstance(caught.value, FileNotFoundError)
+
+
+def test_walk_pruning_matches_local(bench_fs: BenchFileSystem, bench_dir: str,
+                                    tmp_path: Path) -> None:
+    def run(fs: Any, root: str) -> list[Outcome]:
+        for name in ("keep/a/f", "keep/b/f", "skip/c/f", "f"):
+            fs.pipe_file(posixpath.join(root, name), b"x")
+        seen = []
+        for detail in (False, True):
+            for top, dirs, _ in fs.walk(root, detail=detail):
+                seen.append(top.replace(root, "<root>"))
+                for name in [d for d in dirs if d in ("skip", "b")]:
+                    if detail:
+                        del dirs[name]
+                    else:
+                        dirs.remove(name)
+        return sorted(seen)
+
+    assert run(bench_fs, bench_dir) == run(LocalFileSystem(auto_mkdir=True), str(tmp_path))
+
+
+def test_mv_lists_and_rm_maxdepth(bench_fs: BenchFileSystem, bench_dir: str) -> None:
+    for name in ("a", "b", "into/x"):
+        bench_fs.pipe_file(f"{bench_dir}/{name}", name.encode())
+    bench_fs.mv([f"{bench_dir}/a", f"{bench_dir}/b"], f"{bench_dir}/into")
+    assert bench_fs.find(f"{bench_dir}/into") == [f"{bench_dir}/into/{n}" for n in "abx"]
+    bench_fs.mv([f"{bench_dir}/into/a"], [f"{bench_dir}/back/a2"])
+    assert bench_fs.cat_file(f"{bench_dir}/back/a2") == b"a"
+    with pytest.raises(ValueError):
+        bench_fs.mv([f"{bench_dir}/into/b"], [f"{bench_dir}/1", f"{bench_dir}/2"])
+    bench_fs.pipe_file(f"{bench_dir}/tree/sub/deeper/f", b"x")
+    with pytest.raises(OSError) as caught:  # only two levels asked for: the rest stays
+        bench_fs.rm(f"{bench_dir}/tree", recursive=True, maxdepth=2)
+    assert caught.value.errno == errno.ENOTEMPTY
+    assert bench_fs.exists(f"{bench_dir}/tree/sub/deeper/f")
+    bench_fs.rm(f"{bench_dir}/tree", recursive=True, maxdepth=4)
+    assert not bench_fs.exists(f"{bench_dir}/tree")
