@@ -189,3 +189,26 @@ def test_dead_server_is_an_error_not_a_missing_file(tmp_path: Path) -> None:
     finally:
         disconnect_all()
         cluster.down()
+
+
+def test_silent_servers_time_out_not_missing(tmp_path: Path) -> None:
+    """Servers that stop answering (SIGSTOP) give ETIMEDOUT after the timeout."""
+    cluster = start_cluster(tmp_path / "silent", 2)
+    pids = []
+    try:
+        fs = BenchFileSystem(registry=str(cluster.registry), timeout=1)
+        fs.pipe_file("/s/f", b"x")
+        for rank in range(2):
+            entry = read_server(cluster.registry, rank)
+            assert entry is not None
+            pids.append(entry.pid)
+            os.kill(entry.pid, signal.SIGSTOP)
+        for call in (lambda: fs.cat_file("/s/f"), lambda: fs.exists("/s/g"),
+                     lambda: fs.ls("/s")):
+            with pytest.raises(TimeoutError):
+                call()
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+        disconnect_all()
+        cluster.down()
