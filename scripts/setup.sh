@@ -46,6 +46,6 @@ stamp="$VENV/.benchfs-installed"
 # Rebuild when the build inputs changed since the last install.
 if [[ ! -f "$stamp" ]] || [[ -n "$(find "$ROOT/pyproject.toml" "$ROOT/build_ffi.py" "$ROOT/csrc" -newer "$stamp" 2>/dev/null)" ]]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[test,dev,bench,mpi]"
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[test,dev,bench,mpi,fsspec]"
     touch "$stamp"
 fi

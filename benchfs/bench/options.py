@@ -14,6 +14,8 @@ GiB = 1 << 30
 # Families as IO500 names them, plus the random 4 KiB pread/pwrite of the issue.
 # `--phases` selects families; each expands into its write/read/... phases.
 FAMILIES = ("ior-easy", "ior-hard", "random-4k", "mdtest-easy", "mdtest-hard", "find")
+# Selected only by name: what the data stack pays through benchfs:// (benchfs[fsspec]).
+OPTIONAL_FAMILIES = ("fsspec",)
 DEFAULT_TRANSFER_SIZES = (1 * MiB, 4 * MiB)
 
 
@@ -58,9 +60,14 @@ class BenchOptions:
         """Fail before any server starts, with a message naming the knob."""
         if self.servers < 1 or self.clients < 1:
             raise OptionsError("--servers and --clients must be at least 1")
-        unknown = [name for name in self.phases if name not in FAMILIES]
+        unknown = [name for name in self.phases if name not in FAMILIES + OPTIONAL_FAMILIES]
         if unknown or not self.phases:
-            raise OptionsError(f"unknown phases {unknown}; choose from {', '.join(FAMILIES)}")
+            raise OptionsError(f"unknown phases {unknown}; choose from "
+                               f"{', '.join(FAMILIES + OPTIONAL_FAMILIES)}")
+        if "fsspec" in self.phases and not all(
+                importlib.util.find_spec(name) for name in ("fsspec", "zarr")):
+            raise OptionsError("--phases fsspec needs fsspec and zarr: "
+                               "pip install 'benchfs[fsspec]'")
         if "find" in self.phases and not {"mdtest-easy", "mdtest-hard"} & set(self.phases):
             raise OptionsError("find walks the tree the mdtest phases create: "
                                "add mdtest-easy or mdtest-hard to --phases")

@@ -48,6 +48,9 @@ class Workspace:
     root: str
     rank: int
     size: int
+    # The same client's benchfs workspace, for the os side of phases whose reference
+    # is benchfs itself (the fsspec family).
+    benchfs_space: Workspace | None = None
 
     def path(self, *parts: str) -> str:
         return posixpath.join(self.root, *parts)
@@ -460,6 +463,10 @@ def plan(options: BenchOptions) -> list[Phase]:
         RandomWrite(work.random_ops, work.block_size),
         RandomRead(work.random_ops, work.block_size),
     ]
+    if "fsspec" in options.phases:
+        from benchfs.bench import fsspec_phases  # it imports this module
+
+        suite += fsspec_phases.plan(options)
     return [phase for phase in suite if phase.family in options.phases]
 
 

@@ -141,6 +141,10 @@ def format_table(report: Report) -> str:
                          + "".join(f"{_duration(cell):>10}" for cell in cells[1:]))
     if report.fio_note:
         lines += ["", f"note: {report.fio_note}"]
+    if any(phase.family == "fsspec" for phase in report.phases):
+        lines += ["", "fsspec phases: benchfs = through benchfs:// (fsspec, zarr); os = the "
+                      "reference in the same run: the benchfs client itself for fsspec-*, "
+                      "zarr's LocalStore on the os disk for zarr-*"]
     lines += ["", "ratios are benchfs / baseline of this run (above 1: benchfs is faster); "
                   "every read compared with what was written, find counted every entry"]
     return "\n".join(lines)

@@ -73,10 +73,11 @@ def run_client(team: Team, context: RunContext) -> Iterator[tuple[int, RankResul
     # The transport the cluster was started with, even if this shell says otherwise.
     os.environ.update(context.ucx_env)
     with connect(context.registry) as client:
+        on_benchfs = Workspace(client, BENCHFS, f"/{context.run_id}", team.rank, team.size)
         spaces = {
-            BENCHFS: Workspace(client, BENCHFS, f"/{context.run_id}", team.rank, team.size),
+            BENCHFS: on_benchfs,
             OS: Workspace(os, OS, os.path.join(context.baseline_dir, context.run_id),
-                          team.rank, team.size),
+                          team.rank, team.size, benchfs_space=on_benchfs),
         }
         if team.rank == 0:
             for ws in spaces.values():

@@ -69,7 +69,8 @@ class MetadataStore(TransactionState):
     """Directory entries hashed to this server and the inodes allocated here."""
 
     # What a transaction's coordinator may ask of this server as a keyed step.
-    STEP_METHODS = frozenset({"add_entry", "remove_entry", "adjust", "unlink", "make_directory"})
+    STEP_METHODS = frozenset({"add_entry", "remove_entry", "adjust", "unlink", "make_directory",
+                              "revive"})
 
     def __init__(self, server_index: int, holds_root: bool,
                  journal: Journal | None = None) -> None:
@@ -79,7 +80,9 @@ class MetadataStore(TransactionState):
         self._entries: SortedDict = SortedDict()  # (parent, name) -> Dentry
         self._inodes: dict[int, Inode] = {}
         self._fences: dict[int, Fence] = {}
-        self._tombstones: dict[str, float] = {}  # subtree -> monotonic expiry
+        # Removed or moved-away subtree -> (monotonic expiry, directories made anew
+        # at or below it since, under which new names are welcome again).
+        self._tombstones: dict[str, tuple[float, set[str]]] = {}
         if holds_root:
             now = self.now
             self._inodes[ROOT_INO] = Inode(
@@ -122,16 +125,33 @@ class MetadataStore(TransactionState):
             if _within(path, fence.src) or _within(path, fence.dst):
                 raise MetadataError(errno.EAGAIN)
 
-    def _check_not_buried(self, path: str) -> None:
-        """ENOENT for new names under a subtree that was just removed or moved away."""
-        if not self._tombstones:
-            return
+    def _live_tombstones(self) -> Iterator[tuple[str, set[str]]]:
         now = time.monotonic()
-        for top, expiry in list(self._tombstones.items()):
+        for top, (expiry, revived) in list(self._tombstones.items()):
             if expiry < now:
                 del self._tombstones[top]
-            elif is_ancestor(top, path):
+            else:
+                yield top, revived
+
+    def _check_not_buried(self, path: str) -> None:
+        """ENOENT for new names under a subtree that was just removed or moved away
+        (a client trusting a stale directory cache), unless their directory was
+        made anew since (``revive``): every directory there before is gone."""
+        parent = split(path)[0]
+        for top, revived in self._live_tombstones():
+            if is_ancestor(top, path) and parent not in revived:
                 raise MetadataError(errno.ENOENT)
+
+    def buried(self, path: str) -> bool:
+        """Whether ``path`` is, or lies under, a subtree just removed or moved away."""
+        return any(_within(path, top) for top, _ in self._live_tombstones())
+
+    def revive(self, path: str) -> None:
+        """A directory was made anew at ``path``, in or under buried subtrees: names
+        may be added in it again (a transaction step, sent to every server)."""
+        for top, revived in self._live_tombstones():
+            if _within(path, top):
+                revived.add(path)
 
     def _subtree_keys(self, top: str) -> list[tuple[str, str]]:
         """Keys of ``top`` itself and of every entry below it held here."""
@@ -188,7 +208,7 @@ class MetadataStore(TransactionState):
             return
         if remove_src:
             self._remove_keys([list(key) for key in fence.collected])
-            self._tombstones[fence.src] = time.monotonic() + TOMBSTONE_SECONDS
+            self._tombstones[fence.src] = (time.monotonic() + TOMBSTONE_SECONDS, set())
 
     @journaled
     def _remove_keys(self, keys: list[list[str]]) -> None:
@@ -282,9 +302,10 @@ class MetadataStore(TransactionState):
     def make_directory(self, path: str, mode: int, uid: int, gid: int,
                        parent_ino: int) -> list[Any]:
         """mkdir, and the parent's link with it when the parent's inode lives here:
-        [ino, whether the parent was linked here]."""
+        [ino, whether the parent was linked here, whether it lies in a buried subtree
+        (then every server must ``revive`` it)]."""
         inode = self.mkdir(path, mode, uid, gid)
-        return [inode.ino, self._touch_parent(parent_ino, +1)]
+        return [inode.ino, self._touch_parent(parent_ino, +1), self.buried(path)]
 
     @journaled
     def symlink(self, target: str, path: str, uid: int, gid: int) -> Inode:

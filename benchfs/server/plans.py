@@ -82,13 +82,19 @@ class TxContext:
 
 
 def mkdir(tx: TxContext, path: str, mode: int, uid: int, gid: int, parent_ino: int) -> Plan:
-    """The directory, then its parent's link (on the parent's server, when elsewhere)."""
+    """The directory, then its parent's link (on the parent's server, when elsewhere);
+    made where a subtree was just removed (rm -r, then mkdir), it is revived on every
+    server, which all refuse new names under that subtree for a while."""
     ((status, reply),) = yield [applied(tx.where.of_path(path), 1, "make_directory", path, mode,
                                         uid, gid, parent_ino)]
     if status:
         return status, None
-    if not reply[1]:
-        yield [applied(tx.where.of_inode(parent_ino), 2, "adjust", parent_ino, 1, True, False)]
+    steps = [] if reply[1] else [applied(tx.where.of_inode(parent_ino), 2, "adjust", parent_ino,
+                                         1, True, False)]
+    if reply[2]:
+        steps += [applied(rank, 3, "revive", path) for rank in tx.where.all_ranks]
+    if steps:
+        yield steps
     return 0, None
 
 

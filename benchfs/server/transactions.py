@@ -185,7 +185,8 @@ class Coordinator:
         only this server (no transaction needed), or None."""
         if kind == "unlink" and self._unlink_is_local(*args):
             return "unlink", args[:3]
-        if kind == "mkdir" and self._store.holds_inode(args[-1]):
+        if (kind == "mkdir" and self._store.holds_inode(args[-1])
+                and not self._store.buried(args[0])):  # else every server must revive it
             return "make_directory", args
         return None
 
