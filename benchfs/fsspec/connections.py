@@ -2,13 +2,9 @@
 
 fsspec makes a file-system instance per thread (its instance cache is keyed by the
 thread), and dask or zarr may make many more; each ``Client`` owns an engine and a
-connection to every server, so instances share one per (registry, settings). A
-forked child must not use its parent's: the engine and its connections belong to
-the parent (as for ``benchfs.default_client``), so the child starts an empty pool
-and connects on first use. UCX itself does not survive a fork once initialised
-(its async thread stays behind), so a child forked *after* the parent connected
-cannot connect at all: it gets a clear error at once instead of a timeout, and
-workers are better started with "spawn" or "forkserver" (dask's default).
+connection to every server, so instances share one per (registry, settings). The
+pool carries over into a forked child: every client makes a new engine on each side
+of the fork (benchfs.client.forking), so a fork worker reconnects on first use.
 """
 
 from __future__ import annotations
@@ -24,18 +20,15 @@ from benchfs.settings import ClientSettings
 
 _clients: dict[tuple[str, ClientSettings], Client] = {}
 _lock = threading.Lock()
-_forked_after_connecting = False
 
 
-def _forget_after_fork() -> None:
-    global _lock, _forked_after_connecting
-    _forked_after_connecting = _forked_after_connecting or bool(_clients)
-    _clients.clear()
+def _new_lock_after_fork() -> None:
+    global _lock
     # Another thread of the parent may have held the lock at the fork.
     _lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_after_fork)
+os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def client_for(registry: str, settings: ClientSettings) -> Client:
@@ -48,10 +41,6 @@ def client_for(registry: str, settings: ClientSettings) -> Client:
     with _lock:
         client = _clients.get(key)
         if client is None:
-            if _forked_after_connecting:
-                raise OSError(errno.ENOTCONN, "benchfs cannot connect in a process forked "
-                              "after its parent connected (UCX does not survive fork): start "
-                              "workers with 'spawn' or 'forkserver'", registry)
             try:
                 client = connect(registry, settings)
             except OSError as exc:
