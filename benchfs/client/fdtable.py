@@ -42,6 +42,11 @@ class OpenFile:
     orphaned: bool = False  # unlinked while open: the last close frees the data
 
 
+# Every benchfs descriptor number open in this process, of any client: interposition's
+# descriptor functions test a number here (one dict lookup) before anything else.
+OPEN_NUMBERS: dict[int, FdTable] = {}
+
+
 class FdTable:
     def __init__(self) -> None:
         self._files: dict[int, OpenFile] = {}
@@ -54,6 +59,7 @@ class FdTable:
             self._reserve_from = _open(os.devnull, os.O_PATH | os.O_CLOEXEC)
         fd = _dup(self._reserve_from)  # close-on-exec, as os.dup makes every descriptor
         self._files[fd] = open_file
+        OPEN_NUMBERS[fd] = self
         return fd
 
     def close(self) -> None:
@@ -76,6 +82,7 @@ class FdTable:
         open_file = self._files.pop(fd, None)
         if open_file is None:
             raise os_error(errno.EBADF)
+        OPEN_NUMBERS.pop(fd, None)
         if self._still_held(fd):
             _close(fd)
         return open_file
@@ -98,6 +105,7 @@ class FdTable:
         if self._still_held(fd):
             return True
         self._files.pop(fd)
+        OPEN_NUMBERS.pop(fd, None)
         return False
 
     def open_files(self) -> list[OpenFile]:

@@ -94,6 +94,20 @@ class State:
 
 _state = State()
 _lock = threading.Lock()
+# The fast path's view of _state: a str path that starts with none of these and has no
+# '..' in it cannot be under a prefix, so it goes to the real os untouched. They are
+# the first component of every prefix, '//' and '/./' (which normalising could turn
+# into one), and '' (every path) while a relative path may land under a prefix.
+triggers: tuple[str, ...] = ()
+
+
+def _triggers(state: State) -> tuple[str, ...]:
+    if not state.mounts:
+        return ()
+    if state.relative_routed:
+        return ("",)
+    firsts = {"/" + mount.prefix.split("/")[1] for mount in state.mounts}
+    return (*sorted(firsts), "//", "/./")
 
 
 def _forget_clients_after_fork() -> None:
@@ -120,11 +134,12 @@ def _relative_routed(mounts: tuple[Mount, ...], cwd_mount: Mount | None,
 
 def _publish(mounts: tuple[Mount, ...], cwd_mount: Mount | None, cwd_inside: str | None,
              real_cwd: str) -> None:
-    global _state
+    global _state, triggers
     mounts = tuple(sorted(mounts, key=lambda m: len(m.prefix), reverse=True))
     _state = State(mounts, tuple(m.prefix for m in mounts),
                    tuple(m.prefix_bytes for m in mounts), cwd_mount, cwd_inside, real_cwd,
                    _relative_routed(mounts, cwd_mount, real_cwd))
+    triggers = _triggers(_state)
 
 
 def normalise_prefix(prefix: Any) -> str:

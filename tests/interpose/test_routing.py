@@ -316,3 +316,25 @@ def test_code_under_the_prefix_runs_and_imports(pair: Pair,
         for name in ("bfs_pkg.mod", "bfs_pkg"):
             sys.modules.pop(name, None)
         importlib.invalidate_caches()
+
+
+def test_the_whole_file_system_surface_is_wrapped(bfs: benchfs.Interposition) -> None:
+    """Every os function that takes a path, a dir_fd, follow_symlinks or a descriptor
+    (os's own supports_* sets, and the descriptor calls) is the router's while
+    interposition runs, in os and in posix; composites stay os's Python."""
+    import posix
+
+    names = {f.__name__ for f in os.supports_fd | os.supports_dir_fd
+             | os.supports_follow_symlinks if hasattr(f, "__wrapped__")}
+    names |= {"read", "write", "pread", "pwrite", "readv", "writev", "lseek", "fstat",
+              "fsync", "fdatasync", "ftruncate", "close", "dup", "dup2", "lockf",
+              "closerange", "getcwd", "getcwdb", "fchdir", "sendfile", "copy_file_range",
+              "rename", "replace", "lstat", "remove", "symlink", "fstatvfs"}
+    real = {f.__name__ for f in os.supports_fd | os.supports_dir_fd
+            | os.supports_follow_symlinks} - {"execve"}
+    assert real <= names
+    for name in names:
+        assert hasattr(getattr(os, name), "__wrapped__"), name
+        assert getattr(posix, name) is getattr(os, name), name
+    for name in ("walk", "fwalk", "makedirs", "removedirs", "renames", "fdopen"):
+        assert not hasattr(getattr(os, name), "__wrapped__"), name
