@@ -21,6 +21,7 @@ from benchfs.bench.options import (
 )
 from benchfs.registry import DEFAULT_CHUNK_SIZE
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
+from benchfs.tools.cli import add_tool_parsers
 
 
 def _size(text: str) -> int:
@@ -211,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.set_defaults(func=cmd_cluster)
 
     _add_bench_parser(commands)
+    add_tool_parsers(commands, _size)
     return parser
 
 

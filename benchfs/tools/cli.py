@@ -1,0 +1,13 @@
+"""The tools' subcommands of ``benchfs``, added to its parser in one call."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from benchfs.tools.copy_commands import add_copy_parsers
+
+
+def add_tool_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                     size: Callable[[str], int]) -> None:
+    add_copy_parsers(commands, size)

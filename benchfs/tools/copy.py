@@ -1,0 +1,392 @@
+"""Copying one entry of a plan: a file's data (holes kept, large blocks), a symlink, a
+hard link, a directory, and the attributes ``cp -a`` keeps, set last.
+
+Both ends are any ``FileSystem`` (``os`` or a ``benchfs.Client``), so the same code copies
+in, out, and from benchfs to benchfs (benchfs has no server-side copy: bytes pass through
+this process).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from benchfs.tools.diagnostics import Diagnostics
+from benchfs.tools.paths import FileSystem, Location
+from benchfs.tools.tree import Entry
+
+MiB = 1 << 20
+# Large enough that a benchfs transfer spans many chunk pieces in flight at once.
+DEFAULT_BLOCK = 16 * MiB
+# benchfs keeps files up to this size inside the inode: they have no holes to look for.
+INLINE_LIMIT = 4096
+
+# What makes an existing destination entry be left alone.
+NEVER, EXISTING, OLDER, COMPLETE = "never", "existing", "older", "complete"
+
+Progress = Callable[[int], object]
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    recursive: bool = False
+    dereference: bool = True  # copy what symlinks point to (cp without -r, -d, -a)
+    preserve_mode: bool = False
+    preserve_times: bool = False
+    preserve_owner: bool = False
+    preserve_links: bool = False  # hard links inside the copy stay links
+    skip: str = NEVER  # -n: EXISTING, -u: OLDER, stage's resume: COMPLETE
+    fsync: bool = False  # make the data durable before the times say "complete"
+    verify: bool = False
+    verbose: bool = False
+
+
+def block_size(chunk_size: int, at_least: int = DEFAULT_BLOCK) -> int:
+    """The smallest multiple of the chunk size that is at least ``at_least``."""
+    return -(-at_least // chunk_size) * chunk_size
+
+
+def data_extents(fs: FileSystem, fd: int, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """The data ranges of [start, end) by SEEK_DATA/SEEK_HOLE (all of it when the file
+    system cannot tell)."""
+    position = start
+    while position < end:
+        try:
+            begin = fs.lseek(fd, position, os.SEEK_DATA)
+        except OSError as error:
+            if error.errno == errno.ENXIO:  # nothing but a hole up to the end
+                return
+            if error.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            yield position, end
+            return
+        if begin >= end:
+            return
+        stop = min(fs.lseek(fd, begin, os.SEEK_HOLE), end)
+        yield begin, stop
+        position = stop
+
+
+class ReadError(OSError):
+    """The source side of a transfer failed (the message says 'error reading')."""
+
+
+def copy_range(src: FileSystem, src_fd: int, dst: FileSystem, dst_fd: int, start: int,
+               end: int, block: int, sparse: bool, progress: Progress | None) -> int:
+    """Copy bytes [start, end) at the same offsets, skipping the source's holes when
+    ``sparse``; transfers end on multiples of ``block``. Returns the end of the last
+    data written (the caller extends the file over a trailing hole)."""
+    written_end = start
+    extents = data_extents(src, src_fd, start, end) if sparse else iter([(start, end)])
+    for begin, stop in extents:
+        offset = begin
+        while offset < stop:
+            length = min(stop, (offset // block + 1) * block) - offset
+            try:
+                data = src.pread(src_fd, length, offset)
+            except OSError as error:
+                raise ReadError(error.errno, error.strerror) from error
+            if not data:  # the source shrank under us: copy what there is, as cp does
+                return written_end
+            _write_all(dst, dst_fd, data, offset)
+            offset += len(data)
+            written_end = offset
+            if progress is not None:
+                progress(len(data))
+    return written_end
+
+
+def _write_all(fs: FileSystem, fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = fs.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def digest(fs: FileSystem, path: bytes, start: int, end: int, block: int) -> bytes:
+    fd = fs.open(path, os.O_RDONLY)
+    try:
+        hasher = hashlib.blake2b()
+        for offset in range(start, end, block):
+            hasher.update(fs.pread(fd, min(block, end - offset), offset))
+        return hasher.digest()
+    finally:
+        fs.close(fd)
+
+
+def _lstat_or_none(location: Location) -> os.stat_result | None:
+    try:
+        return location.fs.lstat(location.path)
+    except FileNotFoundError:
+        return None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class Copier:
+    """Copies entries of one plan from ``src_root`` to ``dst_root``, reporting each failure
+    and carrying on."""
+
+    def __init__(self, src_root: Location, dst_root: Location, options: CopyOptions,
+                 diagnostics: Diagnostics, block: int, progress: Progress | None = None
+                 ) -> None:
+        self.src_root, self.dst_root = src_root, dst_root
+        self.options = options
+        self.diagnostics = diagnostics
+        self.block = block
+        self.progress = progress
+        self.copied_bytes = 0
+        self._umask = _umask()
+
+    def locations(self, entry: Entry) -> tuple[Location, Location]:
+        if not entry.rel:
+            return self.src_root, self.dst_root
+        return self.src_root.join(entry.rel), self.dst_root.join(entry.rel)
+
+    # -- when to leave a destination alone -----------------------------------------------
+
+    def _skip(self, entry: Entry, existing: os.stat_result | None) -> bool:
+        policy = self.options.skip
+        if existing is None or policy == NEVER:
+            return False
+        if policy == EXISTING:
+            return True
+        if policy == OLDER:
+            return existing.st_mtime_ns >= entry.mtime_ns
+        return self.is_complete(entry, existing)
+
+    def is_complete(self, entry: Entry, existing: os.stat_result) -> bool:
+        """A copy is complete when its times say so: they are set last, after its data
+        (and, with fsync, after the data is durable), so a copy cut short anywhere
+        before has the time of its creation, not the source's."""
+        if stat.S_IFMT(existing.st_mode) != stat.S_IFMT(entry.mode):
+            return False
+        if stat.S_ISLNK(entry.mode):
+            return True  # compared by target in make_symlink
+        return (existing.st_size == entry.size and existing.st_mtime_ns == entry.mtime_ns
+                and (not self.options.preserve_mode
+                     or stat.S_IMODE(existing.st_mode) == stat.S_IMODE(entry.mode)))
+
+    def _clear(self, dst: Location, existing: os.stat_result, src: Location) -> bool:
+        """Make room for a non-directory at ``dst``; False (reported) if it is a directory."""
+        if stat.S_ISDIR(existing.st_mode):
+            self.diagnostics.fail(f"cannot overwrite directory '{dst.text}' with "
+                                  f"non-directory '{src.text}'")
+            return False
+        dst.fs.unlink(dst.path)
+        return True
+
+    # -- directories ---------------------------------------------------------------------
+
+    def make_dir(self, entry: Entry) -> bool:
+        """Create the directory (owner-writable until finish_dir); False: its contents
+        cannot be copied (reported)."""
+        src, dst = self.locations(entry)
+        try:
+            dst.fs.mkdir(dst.path, 0o700)
+        except FileExistsError:
+            existing = dst.fs.lstat(dst.path)
+            if not stat.S_ISDIR(existing.st_mode):
+                self.diagnostics.fail(f"cannot overwrite non-directory '{dst.text}' with "
+                                      f"directory '{src.text}'")
+                return False
+            if existing.st_mode & 0o700 != 0o700 and os.geteuid() != 0:
+                dst.fs.chmod(dst.path, existing.st_mode | 0o700)
+        except OSError as error:
+            self.diagnostics.os_error("cannot create directory", dst, error)
+            return False
+        self._verbose(src, dst)
+        return True
+
+    def finish_dir(self, entry: Entry) -> None:
+        _, dst = self.locations(entry)
+        mode = entry.mode if self.options.preserve_mode else entry.mode & ~self._umask
+        self._attributes(entry, dst, stat.S_IMODE(mode), follow=True)
+
+    # -- regular files -------------------------------------------------------------------
+
+    def copy_file(self, entry: Entry) -> None:
+        """The whole file, then its attributes."""
+        src, dst = self.locations(entry)
+        try:
+            existing = _lstat_or_none(dst)
+            if self._skip(entry, existing):
+                return
+            if existing is not None and not stat.S_ISREG(existing.st_mode):
+                if not self._clear(dst, existing, src):
+                    return
+                existing = None
+            src_fd = self._open_source(src)
+            try:
+                dst_fd = dst.fs.open(dst.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            except OSError as error:
+                src.fs.close(src_fd)
+                self.diagnostics.os_error("cannot create regular file", dst, error)
+                return
+            try:
+                end = self._transfer(src, src_fd, dst, dst_fd, 0, entry.size)
+                if end < entry.size:
+                    dst.fs.ftruncate(dst_fd, entry.size)  # a trailing hole
+                if self.options.fsync:
+                    dst.fs.fsync(dst_fd)
+            finally:
+                src.fs.close(src_fd)
+                dst.fs.close(dst_fd)
+            if self.options.verify and not self._verified(src, dst, 0, entry.size):
+                return
+            self.finish_file(entry, created=existing is None)
+            self._verbose(src, dst)
+        except ReadError as error:
+            self.diagnostics.os_error("error reading", src, error)
+        except OSError as error:
+            self.diagnostics.os_error("error writing", dst, error)
+
+    def _open_source(self, src: Location) -> int:
+        try:
+            return src.fs.open(src.path, os.O_RDONLY)
+        except OSError as error:
+            raise ReadError(error.errno, error.strerror) from error
+
+    def _transfer(self, src: Location, src_fd: int, dst: Location, dst_fd: int, start: int,
+                  end: int) -> int:
+        written = copy_range(src.fs, src_fd, dst.fs, dst_fd, start, end, self.block,
+                             self._may_have_holes(src, src_fd, end - start), self.progress)
+        self.copied_bytes += end - start
+        return written
+
+    def _may_have_holes(self, src: Location, src_fd: int, length: int) -> bool:
+        """Whether to ask SEEK_DATA: locally only when fewer blocks are allocated than
+        the size needs (what GNU cp checks); benchfs reports no allocation, so ask
+        for every file bigger than what it keeps in the inode."""
+        if src.remote:
+            return length > INLINE_LIMIT
+        st = src.fs.fstat(src_fd)
+        return st.st_blocks * 512 < st.st_size
+
+    def _verified(self, src: Location, dst: Location, start: int, end: int) -> bool:
+        if digest(src.fs, src.path, start, end, self.block) == digest(
+                dst.fs, dst.path, start, end, self.block):
+            return True
+        self.diagnostics.fail(f"verification failed: '{dst.text}' differs from "
+                              f"'{src.text}' in bytes {start}-{end}")
+        return False
+
+    def prepare_pieces(self, entry: Entry) -> bool:
+        """Before several processes write pieces of one file: create it empty at its
+        full size. False: it is already complete (or failed, reported)."""
+        src, dst = self.locations(entry)
+        try:
+            existing = _lstat_or_none(dst)
+            if self._skip(entry, existing):
+                return False
+            if existing is not None and not stat.S_ISREG(existing.st_mode):
+                if not self._clear(dst, existing, src):
+                    return False
+            fd = dst.fs.open(dst.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                dst.fs.ftruncate(fd, entry.size)
+            finally:
+                dst.fs.close(fd)
+        except OSError as error:
+            self.diagnostics.os_error("cannot create regular file", dst, error)
+            return False
+        return True
+
+    def copy_piece(self, entry: Entry, start: int, end: int) -> None:
+        src, dst = self.locations(entry)
+        try:
+            src_fd = self._open_source(src)
+            try:
+                dst_fd = dst.fs.open(dst.path, os.O_WRONLY)
+                try:
+                    self._transfer(src, src_fd, dst, dst_fd, start, end)
+                    if self.options.fsync:
+                        dst.fs.fsync(dst_fd)
+                finally:
+                    dst.fs.close(dst_fd)
+            finally:
+                src.fs.close(src_fd)
+            if self.options.verify:
+                self._verified(src, dst, start, end)
+        except ReadError as error:
+            self.diagnostics.os_error("error reading", src, error)
+        except OSError as error:
+            self.diagnostics.os_error("error writing", dst, error)
+
+    def finish_file(self, entry: Entry, created: bool = True) -> None:
+        """Owner, mode, then times: the times last, since they mark the copy complete."""
+        _, dst = self.locations(entry)
+        if self.options.preserve_mode:
+            mode: int | None = stat.S_IMODE(entry.mode)
+        else:  # cp: a new file gets the source's mode less the umask; an old one keeps its
+            mode = stat.S_IMODE(entry.mode) & ~self._umask & 0o777 if created else None
+        self._attributes(entry, dst, mode, follow=True)
+
+    # -- links ---------------------------------------------------------------------------
+
+    def make_symlink(self, entry: Entry) -> None:
+        src, dst = self.locations(entry)
+        try:
+            existing = _lstat_or_none(dst)
+            if existing is not None and stat.S_ISLNK(existing.st_mode) and \
+                    self.options.skip == COMPLETE and \
+                    os.fsencode(dst.fs.readlink(dst.path)) == entry.target:
+                return
+            if self._skip(entry, existing):
+                return
+            if existing is not None and not self._clear(dst, existing, src):
+                return
+            dst.fs.symlink(entry.target, dst.path)
+        except OSError as error:
+            self.diagnostics.os_error("cannot create symbolic link", dst, error)
+            return
+        self._attributes(entry, dst, None, follow=False)
+        self._verbose(src, dst)
+
+    def make_hardlink(self, entry: Entry) -> None:
+        src, dst = self.locations(entry)
+        first = self.dst_root.join(entry.target)
+        try:
+            existing = _lstat_or_none(dst)
+            if existing is not None:
+                if existing.st_ino == first.fs.lstat(first.path).st_ino:
+                    return  # already that link
+                if self.options.skip == EXISTING:
+                    return
+                if not self._clear(dst, existing, src):
+                    return
+            dst.fs.link(first.path, dst.path)
+        except OSError as error:
+            self.diagnostics.os_error("cannot create hard link", dst, error)
+            return
+        self._verbose(src, dst)
+
+    # -- attributes ----------------------------------------------------------------------
+
+    def _attributes(self, entry: Entry, dst: Location, mode: int | None, follow: bool) -> None:
+        options = self.options
+        try:
+            if options.preserve_owner:
+                try:
+                    dst.fs.chown(dst.path, entry.uid, entry.gid, follow_symlinks=follow)
+                except PermissionError:
+                    pass  # cp -a as a user: the copy is the user's, as GNU cp leaves it
+            if mode is not None and follow:
+                dst.fs.chmod(dst.path, mode)
+            if options.preserve_times:
+                dst.fs.utime(dst.path, ns=(entry.atime_ns, entry.mtime_ns),
+                             follow_symlinks=follow)
+        except OSError as error:
+            self.diagnostics.os_error("failed to preserve attributes of", dst, error)
+
+    def _verbose(self, src: Location, dst: Location) -> None:
+        if self.options.verbose:
+            print(f"'{src.text}' -> '{dst.text}'", flush=True)
