@@ -107,8 +107,10 @@ def cmd_stage(args: argparse.Namespace) -> int:
         src = resolver.locate(args.src, remote=not inward)
         dst = resolver.locate(args.dst, remote=inward)
         split_at = None if team_size <= 1 else 2 * piece
+        # Under mpirun every rank's stdout is a pty, whatever the user's is: no bars there.
+        progress = not args.no_progress and launcher_size is None
         return prepare(program, src, dst, options, args.registry, diagnostics,
-                       split_at=split_at, piece_size=piece, progress=not args.no_progress)
+                       split_at=split_at, piece_size=piece, progress=progress)
 
     if launcher_size is not None and launcher_size > 1:
         return run_mpi(make_job, args.registry, program)
