@@ -125,7 +125,7 @@ def _lstat_or_none(location: Location) -> os.stat_result | None:
         return None
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -144,7 +144,7 @@ class Copier:
         self.block = block
         self.progress = progress
         self.copied_bytes = 0
-        self._umask = _umask()
+        self._umask = current_umask()
 
     def locations(self, entry: Entry) -> tuple[Location, Location]:
         if not entry.rel:

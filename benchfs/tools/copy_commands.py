@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 from benchfs.tools.copy import COMPLETE, EXISTING, NEVER, OLDER, CopyOptions
 from benchfs.tools.diagnostics import Diagnostics
-from benchfs.tools.paths import Location, Resolver
+from benchfs.tools.paths import Location, Resolver, add_registry_option
 from benchfs.tools.stage import Job, prepare, run_local, run_mpi
 
 
-def _is_dir(location: Location) -> bool:
+def is_dir(location: Location) -> bool:
     try:
         return stat.S_ISDIR(location.fs.stat(location.path).st_mode)
     except OSError:
@@ -39,7 +39,7 @@ def _same_or_inside(src: Location, dst: Location, diagnostics: Diagnostics) -> b
             return True
     except OSError:
         pass
-    if (_real(dst) + b"/").startswith(_real(src) + b"/") and _is_dir(src):
+    if (_real(dst) + b"/").startswith(_real(src) + b"/") and is_dir(src):
         diagnostics.fail(f"cannot copy a directory, '{src.text}', into itself, "
                          f"'{dst.text}'")
         return True
@@ -69,7 +69,7 @@ def cmd_cp(args: argparse.Namespace) -> int:
     with Resolver(args.registry) as resolver:
         target = resolver.locate(args.target_directory or args.operands[-1])
         sources = args.operands if args.target_directory else args.operands[:-1]
-        into = _is_dir(target) and not args.no_target_directory
+        into = is_dir(target) and not args.no_target_directory
         if (len(sources) > 1 or args.target_directory) and not into:
             diagnostics.fail(f"target '{target.text}' is not a directory")
             return 1
@@ -84,10 +84,12 @@ def cmd_cp(args: argparse.Namespace) -> int:
     return 1 if diagnostics.count else 0
 
 
-def _stage_options(args: argparse.Namespace) -> CopyOptions:
+def archive_options(skip: str = NEVER, fsync: bool = False,
+                    verify: bool = False) -> CopyOptions:
+    """cp -a's: the tree, symlinks as symlinks, hard links as links, every attribute."""
     return CopyOptions(recursive=True, dereference=False, preserve_mode=True,
                        preserve_times=True, preserve_owner=True, preserve_links=True,
-                       skip=COMPLETE, fsync=args.fsync, verify=args.verify)
+                       skip=skip, fsync=fsync, verify=verify)
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
@@ -97,7 +99,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
     from benchfs.cli import _rank_from_launcher
 
     program = f"benchfs {args.command}"
-    options = _stage_options(args)
+    options = archive_options(COMPLETE, args.fsync, args.verify)
     inward = args.command == "stage-in"
     _, launcher_size = _rank_from_launcher(None)
     team_size = launcher_size or args.workers
@@ -170,5 +172,4 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help="compare checksums of every copy with its source")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bar even on a terminal")
-    parser.add_argument("--registry", default=None,
-                        help="the cluster's registry (default: $BENCHFS_REGISTRY)")
+    add_registry_option(parser)

@@ -4,6 +4,7 @@ from the command line to the server and back (argv arrives decoded with surrogat
 
 from __future__ import annotations
 
+import argparse
 import os
 import posixpath
 from dataclasses import dataclass
@@ -114,3 +115,8 @@ class Resolver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def add_registry_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--registry", default=None,
+                        help="the cluster's registry (default: $BENCHFS_REGISTRY)")
