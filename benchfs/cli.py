@@ -98,7 +98,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     preset = QUICK if args.quick else FULL
     overrides = {name: getattr(args, name) for name in ("block_size", "segments", "files",
-                                                        "random_ops")
+                                                        "random_ops", "stage_files",
+                                                        "stage_large_size")
                  if getattr(args, name) is not None}
     options = BenchOptions(
         servers=args.servers, clients=args.clients, chunk_size=args.chunk_size,
@@ -156,6 +157,11 @@ def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
                        f"(default {FULL.files}, quick {QUICK.files})")
     bench.add_argument("--random-ops", type=int, help="random-4k pwrites and preads per client "
                        f"(default {FULL.random_ops}, quick {QUICK.random_ops})")
+    bench.add_argument("--stage-files", type=int, help="stage: small files of the tree "
+                       f"(default {FULL.stage_files}, quick {QUICK.stage_files})")
+    bench.add_argument("--stage-large-size", type=_size, help="stage: size of its 4 large "
+                       f"files (default {size_text(FULL.stage_large_size)}, "
+                       f"quick {size_text(QUICK.stage_large_size)})")
     bench.add_argument("--transport", default="sm,tcp",
                        help="UCX_TLS of the started cluster: sm,tcp or tcp")
     _add_direct_min(bench)
@@ -163,7 +169,8 @@ def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
                        help="where the cluster's data, the os baseline and fio's files go "
                             "(default: a temporary directory)")
     bench.add_argument("--phases", type=_name_list, default=FAMILIES,
-                       help=f"comma-separated subset of {','.join(FAMILIES)} (default: all)")
+                       help=f"comma-separated subset of {','.join(FAMILIES)} (default: all), "
+                            "and stage (only when named)")
     bench.add_argument("--quick", action="store_true",
                        help="the smaller sizes: under 2 minutes on 2 cores")
     bench.add_argument("--registry", default=None,
