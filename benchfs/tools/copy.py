@@ -13,6 +13,7 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from benchfs.tools.diagnostics import Diagnostics
@@ -75,28 +76,61 @@ class ReadError(OSError):
     """The source side of a transfer failed (the message says 'error reading')."""
 
 
-def copy_range(src: FileSystem, src_fd: int, dst: FileSystem, dst_fd: int, start: int,
-               end: int, block: int, sparse: bool, progress: Progress | None) -> int:
-    """Copy bytes [start, end) at the same offsets, skipping the source's holes when
-    ``sparse``; transfers end on multiples of ``block``. Returns the end of the last
-    data written (the caller extends the file over a trailing hole)."""
-    written_end = start
-    extents = data_extents(src, src_fd, start, end) if sparse else iter([(start, end)])
+def _pieces(extents: Iterator[tuple[int, int]], block: int) -> Iterator[tuple[int, int]]:
+    """(offset, length) of each transfer: the extents cut at multiples of ``block``."""
     for begin, stop in extents:
         offset = begin
         while offset < stop:
-            length = min(stop, (offset // block + 1) * block) - offset
-            try:
-                data = src.pread(src_fd, length, offset)
-            except OSError as error:
-                raise ReadError(error.errno, error.strerror) from error
-            if not data:  # the source shrank under us: copy what there is, as cp does
-                return written_end
-            _write_all(dst, dst_fd, data, offset)
-            offset += len(data)
-            written_end = offset
-            if progress is not None:
-                progress(len(data))
+            boundary = min(stop, (offset // block + 1) * block)
+            yield offset, boundary - offset
+            offset = boundary
+
+
+def copy_range(src: FileSystem, src_fd: int, dst: FileSystem, dst_fd: int, start: int,
+               end: int, block: int, sparse: bool, progress: Progress | None,
+               read_ahead: bool = False) -> int:
+    """Copy bytes [start, end) at the same offsets, skipping the source's holes when
+    ``sparse``; transfers end on multiples of ``block``. ``read_ahead``: read the next
+    block on a thread while this one is written (for a local source: os.pread leaves
+    the GIL). Returns the end of the last data written (the caller extends the file
+    over a trailing hole)."""
+
+    def read(offset: int, length: int) -> bytes:
+        try:
+            return src.pread(src_fd, length, offset)
+        except OSError as error:
+            raise ReadError(error.errno, error.strerror) from error
+
+    extents = data_extents(src, src_fd, start, end) if sparse else iter([(start, end)])
+    pieces = _pieces(extents, block)
+    if not read_ahead:
+        return _store(dst, dst_fd, ((o, read(o, n)) for o, n in pieces), progress, start)
+    with ThreadPoolExecutor(1) as pool:
+        return _store(dst, dst_fd, _ahead(pool, read, pieces), progress, start)
+
+
+def _ahead(pool: ThreadPoolExecutor, read: Callable[[int, int], bytes],
+           pieces: Iterator[tuple[int, int]]) -> Iterator[tuple[int, bytes]]:
+    """Each block read while the one before it is being written."""
+    pending: tuple[int, Future[bytes]] | None = None
+    for offset, length in pieces:
+        future = pool.submit(read, offset, length)
+        if pending is not None:
+            yield pending[0], pending[1].result()
+        pending = offset, future
+    if pending is not None:
+        yield pending[0], pending[1].result()
+
+
+def _store(dst: FileSystem, fd: int, blocks: Iterator[tuple[int, bytes]],
+           progress: Progress | None, written_end: int) -> int:
+    for offset, data in blocks:
+        if not data:  # the source shrank under us: copy what there is, as cp does
+            break
+        _write_all(dst, fd, data, offset)
+        written_end = offset + len(data)
+        if progress is not None:
+            progress(len(data))
     return written_end
 
 
@@ -258,7 +292,8 @@ class Copier:
     def _transfer(self, src: Location, src_fd: int, dst: Location, dst_fd: int, start: int,
                   end: int) -> int:
         written = copy_range(src.fs, src_fd, dst.fs, dst_fd, start, end, self.block,
-                             self._may_have_holes(src, src_fd, end - start), self.progress)
+                             self._may_have_holes(src, src_fd, end - start), self.progress,
+                             read_ahead=not src.remote and end - start > self.block)
         self.copied_bytes += end - start
         return written
 
