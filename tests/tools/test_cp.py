@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,29 @@ def test_copy_into_itself_is_refused(tool_cluster: LocalCluster) -> None:
     assert b"into itself" in done.stderr
 
 
+
+
+def test_copying_again_over_the_copy_changes_nothing(tool_cluster: LocalCluster,
+                                                     tmp_path: Path) -> None:
+    source = make_awkward_tree(tmp_path / "source")
+    for _ in range(2):  # the second run meets every name already there
+        benchfs_command(tool_cluster, "cp", "-aT", source, "bfs:/cp-twice", check=True)
+        benchfs_command(tool_cluster, "cp", "-aT", "bfs:/cp-twice", tmp_path / "back",
+                        check=True)
+    assert snapshot(tmp_path / "back") == snapshot(source)
+
+
+def test_a_progress_bar_only_on_a_terminal(tool_cluster: LocalCluster, tmp_path: Path) -> None:
+    (tmp_path / "data").write_bytes(os.urandom(3 * CHUNK))
+    terminal, other_end = os.openpty()
+    try:
+        env = {**os.environ, "BENCHFS_REGISTRY": str(tool_cluster.registry)}
+        shown = subprocess.run([sys.executable, "-m", "benchfs", "cp", str(tmp_path / "data"),
+                                "bfs:/bar"], stdout=other_end, stderr=subprocess.PIPE,
+                               env=env, timeout=60, check=True)
+    finally:
+        os.close(terminal)
+        os.close(other_end)
+    assert b"100%" in shown.stderr
+    quiet = benchfs_command(tool_cluster, "cp", tmp_path / "data", "bfs:/bar2", check=True)
+    assert quiet.stderr == b""
