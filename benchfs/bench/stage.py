@@ -29,6 +29,7 @@ from benchfs._api import connect
 from benchfs.bench.measure import UNIT_BANDWIDTH, BenchError, Measurement, rate
 from benchfs.bench.options import BenchOptions, MiB
 from benchfs.bench.report import BENCHFS, OS, PhaseReport
+from benchfs.tools.paths import FileSystem
 
 STAGE = "stage"
 LARGE_FILES = 4
@@ -79,30 +80,19 @@ def _benchfs(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "benchfs", *arguments]
 
 
-def _write_with_client(registry: str, source: Path, target: str) -> float:
-    """benchfs.write of the file's bytes in the copy's block size (read beforehand)."""
-    with connect(registry) as client:
-        data = source.read_bytes()
-        view = memoryview(data)
-        started = time.perf_counter()
-        fd = client.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        for offset in range(0, len(data), WRITE_BLOCK):
-            client.write(fd, view[offset:offset + WRITE_BLOCK])
-        client.close(fd)
-        seconds = time.perf_counter() - started
-        client.unlink(target)
-    return seconds
-
-
-def _write_with_os(source: Path, target: Path) -> float:
+def _timed_write(fs: FileSystem, source: Path, target: str) -> float:
+    """Writing the file's bytes (read beforehand) in the copy's block size, then close
+    (pwrite at the running offset: the same transfers as write)."""
     data = source.read_bytes()
     view = memoryview(data)
     started = time.perf_counter()
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = fs.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     for offset in range(0, len(data), WRITE_BLOCK):
-        os.write(fd, view[offset:offset + WRITE_BLOCK])
-    os.close(fd)
-    return time.perf_counter() - started
+        fs.pwrite(fd, view[offset:offset + WRITE_BLOCK], offset)
+    fs.close(fd)
+    seconds = time.perf_counter() - started
+    fs.unlink(target)
+    return seconds
 
 
 def run_stage_phase(options: BenchOptions, registry: str, scratch: Path, run_id: str,
@@ -143,8 +133,9 @@ def run_stage_phase(options: BenchOptions, registry: str, scratch: Path, run_id:
     copy = _timed(_benchfs("cp", str(large), f"bfs:/{run_id}-cp-large", "--no-progress"), env)
     _timed(_benchfs("rm", f"bfs:/{run_id}-cp-large"), env)
     local_copy = _timed(["cp", str(large), str(root / "cp-large")], env)
-    write = _write_with_client(registry, large, f"/{run_id}-write-large")
-    local_write = _write_with_os(large, root / "write-large")
+    with connect(registry) as client:
+        write = _timed_write(client, large, f"/{run_id}-write-large")
+    local_write = _timed_write(os, large, str(root / "write-large"))
     phases += [
         _phase("cp-large", 1, **{BENCHFS: _measure(copy, size, 1),
                                  OS: _measure(local_copy, size, 1)}),

@@ -8,6 +8,7 @@ this process).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import os
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from benchfs.client.core import current_umask
 from benchfs.tools.diagnostics import Diagnostics
 from benchfs.tools.paths import FileSystem, Location
 from benchfs.tools.tree import Entry
@@ -159,12 +161,6 @@ def _lstat_or_none(location: Location) -> os.stat_result | None:
         return None
 
 
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 class Copier:
     """Copies entries of one plan from ``src_root`` to ``dst_root``, reporting each failure
     and carrying on."""
@@ -259,8 +255,12 @@ class Copier:
                     return
                 existing = None
             src_fd = self._open_source(src)
+            # Created with the source's permissions (the descriptor writes whatever they
+            # are), so that a mode the umask leaves alone needs no chmod afterwards.
+            create_mode = stat.S_IMODE(entry.mode) & 0o777
             try:
-                dst_fd = dst.fs.open(dst.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                dst_fd = dst.fs.open(dst.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                                     create_mode)
             except OSError as error:
                 src.fs.close(src_fd)
                 self.diagnostics.os_error("cannot create regular file", dst, error)
@@ -276,7 +276,9 @@ class Copier:
                 dst.fs.close(dst_fd)
             if self.options.verify and not self._verified(src, dst, 0, entry.size):
                 return
-            self.finish_file(entry, created=existing is None)
+            fresh = (os.geteuid(), os.getegid(), create_mode & ~self._umask)
+            self.finish_file(entry, created=existing is None,
+                             fresh=fresh if existing is None else None)
             self._verbose(src, dst)
         except ReadError as error:
             self.diagnostics.os_error("error reading", src, error)
@@ -356,14 +358,18 @@ class Copier:
         except OSError as error:
             self.diagnostics.os_error("error writing", dst, error)
 
-    def finish_file(self, entry: Entry, created: bool = True) -> None:
-        """Owner, mode, then times: the times last, since they mark the copy complete."""
+    def finish_file(self, entry: Entry, created: bool = True,
+                    fresh: tuple[int, int, int] | None = None) -> None:
+        """Owner, mode, then times: the times last, since they mark the copy complete.
+        ``fresh``: (uid, gid, mode) the file was just created with, whose setting can
+        be skipped (a destination directory with the setgid bit gives its own group
+        instead of this process's: such a copy keeps that group)."""
         _, dst = self.locations(entry)
         if self.options.preserve_mode:
             mode: int | None = stat.S_IMODE(entry.mode)
         else:  # cp: a new file gets the source's mode less the umask; an old one keeps its
             mode = stat.S_IMODE(entry.mode) & ~self._umask & 0o777 if created else None
-        self._attributes(entry, dst, mode, follow=True)
+        self._attributes(entry, dst, mode, follow=True, fresh=fresh)
 
     # -- links ---------------------------------------------------------------------------
 
@@ -406,8 +412,14 @@ class Copier:
 
     # -- attributes ----------------------------------------------------------------------
 
-    def _attributes(self, entry: Entry, dst: Location, mode: int | None, follow: bool) -> None:
+    def _attributes(self, entry: Entry, dst: Location, mode: int | None, follow: bool,
+                    fresh: tuple[int, int, int] | None = None) -> None:
         options = self.options
+        if fresh is not None:  # each setting is a round trip on benchfs: only what differs
+            if (entry.uid, entry.gid) == fresh[:2]:
+                options = dataclasses.replace(options, preserve_owner=False)
+            if mode == fresh[2]:
+                mode = None
         try:
             if options.preserve_owner:
                 try:

@@ -8,7 +8,7 @@ import os
 import re
 import stat
 
-from benchfs.tools.copy import current_umask
+from benchfs.client.core import current_umask
 from benchfs.tools.copy_commands import archive_options, is_dir
 from benchfs.tools.diagnostics import Diagnostics
 from benchfs.tools.listing import walk_tree
