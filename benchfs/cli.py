@@ -21,6 +21,7 @@ from benchfs.bench.options import (
 )
 from benchfs.registry import DEFAULT_CHUNK_SIZE
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
+from benchfs.tools.backend import flush, record_backend
 from benchfs.tools.cli import add_tool_parsers
 
 
@@ -79,8 +80,13 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     if args.action == "up":
         cluster.up(args.servers, args.chunk_size, args.transport, args.spin_us, args.o_direct,
                    args.permissions, args.direct_min)
+        if args.backend:
+            record_backend(cluster.registry, Path(args.backend))
         print(f"export BENCHFS_REGISTRY={cluster.registry}")
     elif args.action == "down":
+        if args.flush and flush(str(cluster.registry)) != 0:
+            print("benchfs cluster: flush failed; the cluster keeps running", file=sys.stderr)
+            return 1
         cluster.down()
     else:
         entries = cluster.entries()
@@ -216,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--permissions", action=argparse.BooleanOptionalAction, default=True,
                          help="enforce mode bits and ownership; --no-permissions for "
                               "trusted scratch (default: %(default)s)")
+    cluster.add_argument("--backend", metavar="DIR",
+                         help="up: read DIR through, as a cache in front of it (benchfs flush)")
+    cluster.add_argument("--flush", action="store_true",
+                         help="down: write back to the backend directory first")
     cluster.set_defaults(func=cmd_cluster)
 
     _add_bench_parser(commands)

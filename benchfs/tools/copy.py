@@ -12,6 +12,7 @@ import dataclasses
 import errno
 import hashlib
 import os
+import posixpath
 import stat
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,6 +47,7 @@ class CopyOptions:
     fsync: bool = False  # make the data durable before the times say "complete"
     verify: bool = False
     verbose: bool = False
+    via_temporary: bool = False  # never write over an existing file in place (flush)
 
 
 def block_size(chunk_size: int, at_least: int = DEFAULT_BLOCK) -> int:
@@ -154,6 +156,12 @@ def digest(fs: FileSystem, path: bytes, start: int, end: int, block: int) -> byt
         fs.close(fd)
 
 
+def _temporary(location: Location) -> Location:
+    head, name = posixpath.split(location.path)
+    return Location(location.fs, posixpath.join(head, b".%s.benchfs-tmp" % name),
+                    location.remote, location.shown + b".benchfs-tmp")
+
+
 def _lstat_or_none(location: Location) -> os.stat_result | None:
     try:
         return location.fs.lstat(location.path)
@@ -254,31 +262,37 @@ class Copier:
                 if not self._clear(dst, existing, src):
                     return
                 existing = None
+            # With via_temporary the data goes to a temporary name renamed over the old
+            # file at the end: the old one stays whole until the new one is.
+            target = _temporary(dst) if self.options.via_temporary else dst
             src_fd = self._open_source(src)
             # Created with the source's permissions (the descriptor writes whatever they
             # are), so that a mode the umask leaves alone needs no chmod afterwards.
             create_mode = stat.S_IMODE(entry.mode) & 0o777
             try:
-                dst_fd = dst.fs.open(dst.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                                     create_mode)
+                dst_fd = target.fs.open(target.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                                        create_mode)
             except OSError as error:
                 src.fs.close(src_fd)
-                self.diagnostics.os_error("cannot create regular file", dst, error)
+                self.diagnostics.os_error("cannot create regular file", target, error)
                 return
             try:
-                end = self._transfer(src, src_fd, dst, dst_fd, 0, entry.size)
+                end = self._transfer(src, src_fd, target, dst_fd, 0, entry.size)
                 if end < entry.size:
-                    dst.fs.ftruncate(dst_fd, entry.size)  # a trailing hole
+                    target.fs.ftruncate(dst_fd, entry.size)  # a trailing hole
                 if self.options.fsync:
-                    dst.fs.fsync(dst_fd)
+                    target.fs.fsync(dst_fd)
             finally:
                 src.fs.close(src_fd)
-                dst.fs.close(dst_fd)
-            if self.options.verify and not self._verified(src, dst, 0, entry.size):
+                target.fs.close(dst_fd)
+            if self.options.verify and not self._verified(src, target, 0, entry.size):
                 return
+            created = existing is None or target is not dst
             fresh = (os.geteuid(), os.getegid(), create_mode & ~self._umask)
-            self.finish_file(entry, created=existing is None,
-                             fresh=fresh if existing is None else None)
+            self.finish_file(entry, created=created, fresh=fresh if created else None,
+                             at=target)
+            if target is not dst:
+                dst.fs.rename(target.path, dst.path)
             self._verbose(src, dst)
         except ReadError as error:
             self.diagnostics.os_error("error reading", src, error)
@@ -359,12 +373,14 @@ class Copier:
             self.diagnostics.os_error("error writing", dst, error)
 
     def finish_file(self, entry: Entry, created: bool = True,
-                    fresh: tuple[int, int, int] | None = None) -> None:
+                    fresh: tuple[int, int, int] | None = None,
+                    at: Location | None = None) -> None:
         """Owner, mode, then times: the times last, since they mark the copy complete.
         ``fresh``: (uid, gid, mode) the file was just created with, whose setting can
         be skipped (a destination directory with the setgid bit gives its own group
-        instead of this process's: such a copy keeps that group)."""
-        _, dst = self.locations(entry)
+        instead of this process's: such a copy keeps that group). ``at``: where the
+        copy is, if not yet at its name."""
+        dst = at or self.locations(entry)[1]
         if self.options.preserve_mode:
             mode: int | None = stat.S_IMODE(entry.mode)
         else:  # cp: a new file gets the source's mode less the umask; an old one keeps its

@@ -84,12 +84,12 @@ def cmd_cp(args: argparse.Namespace) -> int:
     return 1 if diagnostics.count else 0
 
 
-def archive_options(skip: str = NEVER, fsync: bool = False,
-                    verify: bool = False) -> CopyOptions:
+def archive_options(skip: str = NEVER, fsync: bool = False, verify: bool = False,
+                    via_temporary: bool = False) -> CopyOptions:
     """cp -a's: the tree, symlinks as symlinks, hard links as links, every attribute."""
     return CopyOptions(recursive=True, dereference=False, preserve_mode=True,
                        preserve_times=True, preserve_owner=True, preserve_links=True,
-                       skip=skip, fsync=fsync, verify=verify)
+                       skip=skip, fsync=fsync, verify=verify, via_temporary=via_temporary)
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
