@@ -26,8 +26,9 @@ from benchfs.tools.tree import Entry
 MiB = 1 << 20
 # Large enough that a benchfs transfer spans many chunk pieces in flight at once.
 DEFAULT_BLOCK = 16 * MiB
-# benchfs keeps files up to this size inside the inode: they have no holes to look for.
-INLINE_LIMIT = 4096
+# Smaller benchfs files are copied whole: asking for their holes costs two round trips,
+# and what holes they could have are too small to matter.
+PROBE_MIN = 64 << 10
 
 # What makes an existing destination entry be left alone.
 NEVER, EXISTING, OLDER, COMPLETE = "never", "existing", "older", "complete"
@@ -316,9 +317,9 @@ class Copier:
     def _may_have_holes(self, src: Location, src_fd: int, length: int) -> bool:
         """Whether to ask SEEK_DATA: locally only when fewer blocks are allocated than
         the size needs (what GNU cp checks); benchfs reports no allocation, so ask
-        for every file bigger than what it keeps in the inode."""
+        for every file of PROBE_MIN or more."""
         if src.remote:
-            return length > INLINE_LIMIT
+            return length >= PROBE_MIN
         st = src.fs.fstat(src_fd)
         return st.st_blocks * 512 < st.st_size
 

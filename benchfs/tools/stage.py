@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from benchfs.bench.measure import BenchError
+from benchfs.bench.measure import Progress as Bar
 from benchfs.bench.team import LocalClients, Team, mpi_team
 from benchfs.tools.copy import Copier, CopyOptions, Progress, block_size
 from benchfs.tools.diagnostics import Diagnostics
@@ -147,16 +148,17 @@ def finish(job: Job, copier: Copier, failed: set[int]) -> None:
 # -- running a job -------------------------------------------------------------------------
 
 
-def progress_bar(total: int, description: str) -> tuple[Progress | None, object]:
-    """A tqdm bar of bytes on a terminal (stdout is one), else nothing."""
+def progress_bar(total: int, description: str) -> Bar | None:
+    """A tqdm bar of bytes when stdout is a terminal, else (or without tqdm) nothing."""
     if not sys.stdout.isatty():
-        return None, None
+        return None
     try:
         from tqdm import tqdm
     except ImportError:
-        return None, None
-    bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=description)
-    return bar.update, bar
+        return None
+    bar: Bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                    desc=description)
+    return bar
 
 
 def _share_bytes(job: Job, rank: int, size: int) -> int:
@@ -167,14 +169,15 @@ def _share_bytes(job: Job, rank: int, size: int) -> int:
 
 def _work_with_bar(job: Job, rank: int, size: int, resolver: Resolver,
                    diagnostics: Diagnostics) -> WorkResult:
-    update, bar = (progress_bar(_share_bytes(job, rank, size),
-                                "copying" if size == 1 else f"rank 0 of {size}")
-                   if job.progress and rank == 0 else (None, None))
+    bar = (progress_bar(_share_bytes(job, rank, size),
+                        "copying" if size == 1 else f"rank 0 of {size}")
+           if job.progress and rank == 0 else None)
     try:
-        return work(job, rank, size, _copier(job, resolver, diagnostics, update))
+        return work(job, rank, size,
+                    _copier(job, resolver, diagnostics, bar.update if bar else None))
     finally:
         if bar is not None:
-            bar.close()  # type: ignore[attr-defined]
+            bar.close()
 
 
 def _worker(team: Team, job: Job) -> Iterator[tuple[int, WorkResult]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -99,3 +100,19 @@ def test_a_killed_stage_in_resumes_where_it_stopped(tool_cluster: LocalCluster,
     assert {name: after[name] for name in before} == before
     benchfs_command(tool_cluster, "stage-out", "bfs:/resumed", tmp_path / "back", check=True)
     assert snapshot(tmp_path / "back") == snapshot(source)
+
+
+def test_the_bench_stage_phase_runs_and_reports(tmp_path: Path) -> None:
+    from benchfs.cli import main
+
+    json_path = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--phases", "stage", "--stage-files", "20",
+                 "--stage-large-size", "1M", "--clients", "1", "--data-dir", str(tmp_path),
+                 "--json", str(json_path)]) == 0
+    phases = {phase["name"]: phase for phase in json.loads(json_path.read_text())["phases"]}
+    assert set(phases) == {"stage-in-1w", "stage-out-1w", "stage-in-2w", "stage-out-2w",
+                           "cp-large", "write-large"}
+    for name in ("stage-in-2w", "stage-out-1w"):
+        assert phases[name]["results"]["benchfs"]["items"] == 24  # 20 small + 4 large
+        assert phases[name]["results"]["benchfs"]["nbytes"] > 4 << 20
+        assert phases[name]["ratios"]["os"] > 0
