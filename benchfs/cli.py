@@ -21,8 +21,9 @@ from benchfs.bench.options import (
 )
 from benchfs.registry import DEFAULT_CHUNK_SIZE
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
-from benchfs.tools.backend import flush, record_backend
+from benchfs.tools.backend import record_backend
 from benchfs.tools.cli import add_tool_parsers
+from benchfs.tools.flush import flush
 
 
 def _size(text: str) -> int:

@@ -8,9 +8,9 @@ subdirectories, empty until they are filled in turn), and a marker in the regist
 (``backend-filled/<hash of the path>``) tells every client it was done. Listing, removing
 or entering a directory fills it too, and renaming one fills its whole tree first.
 
-``benchfs flush`` (and ``cluster down --flush``) copies back every file whose size or
-modification time differs from DIR's copy, or that DIR lacks, each through a temporary
-name renamed over the old file: DIR is never written in place, so a crash at any time
+``benchfs flush`` (benchfs.tools.flush; also ``cluster down --flush``) copies back every
+file whose size or modification time differs from DIR's copy, or that DIR lacks, each
+through a temporary name renamed over the old file: DIR is never written in place, so a crash at any time
 loses nothing it held. Not written back: deletions (a file removed from benchfs stays in
 DIR), renames (the new name is written, the old one stays), and hard links between files
 that came from DIR (each name is its own copy).
@@ -28,11 +28,9 @@ from pathlib import Path
 
 from benchfs.client.client import Client
 from benchfs.registry import CLUSTER_FILE, atomic_write_json
-from benchfs.tools.copy import COMPLETE, Copier
-from benchfs.tools.copy_commands import archive_options
+from benchfs.tools.copy import COMPLETE, Copier, archive_options
 from benchfs.tools.diagnostics import Diagnostics
-from benchfs.tools.paths import Location, Resolver
-from benchfs.tools.stage import prepare, run_local
+from benchfs.tools.paths import Location
 from benchfs.tools.tree import DIR, FILE, SYMLINK, Entry
 
 BACKEND_KEY = "backend"
@@ -142,24 +140,3 @@ def install_read_through(client: Client) -> None:
     backend = backend_of(client.registry)
     if backend is not None and not os.environ.get(NO_READ_THROUGH):
         client.read_through = ReadThrough(client, backend)
-
-
-def flush(registry: str | None, workers: int = 1) -> int:
-    """Copy back to the backend what changed in benchfs; the exit code."""
-    diagnostics = Diagnostics("benchfs flush")
-    os.environ[NO_READ_THROUGH] = "1"  # this process's client and its workers'
-    with Resolver(registry) as resolver:
-        client = resolver.client
-        backend = backend_of(client.registry)
-        if backend is None:
-            diagnostics.fail(f"the cluster of {client.registry} has no backend directory")
-            return 1
-        options = archive_options(skip=COMPLETE, fsync=True, via_temporary=True)
-        # Entry by entry of the root, so DIR itself keeps its own mode and times.
-        for name in sorted(client.listdir(b"/")):
-            src = Location(client, b"/" + name, True, b"bfs:/" + name)
-            dst = resolver.locate(os.path.join(os.fsencode(backend), name))
-            job = prepare("benchfs flush", src, dst, options, registry, diagnostics,
-                          split_at=None)
-            run_local(job, workers, resolver, diagnostics)
-    return 1 if diagnostics.count else 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from benchfs.tools.backend import flush
 from benchfs.tools.copy_commands import add_copy_parsers
 from benchfs.tools.edit import add_edit_parsers
+from benchfs.tools.flush import flush
 from benchfs.tools.listing import add_listing_parsers
 from benchfs.tools.paths import add_registry_option
 

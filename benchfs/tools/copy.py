@@ -51,6 +51,14 @@ class CopyOptions:
     via_temporary: bool = False  # never write over an existing file in place (flush)
 
 
+def archive_options(skip: str = NEVER, fsync: bool = False, verify: bool = False,
+                    via_temporary: bool = False) -> CopyOptions:
+    """cp -a's: the tree, symlinks as symlinks, hard links as links, every attribute."""
+    return CopyOptions(recursive=True, dereference=False, preserve_mode=True,
+                       preserve_times=True, preserve_owner=True, preserve_links=True,
+                       skip=skip, fsync=fsync, verify=verify, via_temporary=via_temporary)
+
+
 def block_size(chunk_size: int, at_least: int = DEFAULT_BLOCK) -> int:
     """The smallest multiple of the chunk size that is at least ``at_least``."""
     return -(-at_least // chunk_size) * chunk_size

@@ -9,7 +9,7 @@ import posixpath
 import stat
 from collections.abc import Callable
 
-from benchfs.tools.copy import COMPLETE, EXISTING, NEVER, OLDER, CopyOptions
+from benchfs.tools.copy import COMPLETE, EXISTING, NEVER, OLDER, CopyOptions, archive_options
 from benchfs.tools.diagnostics import Diagnostics
 from benchfs.tools.paths import Location, Resolver, add_registry_option
 from benchfs.tools.stage import Job, prepare, run_local, run_mpi
@@ -82,14 +82,6 @@ def cmd_cp(args: argparse.Namespace) -> int:
                           split_at=None, progress=not args.no_progress)
             run_local(job, 1, resolver, diagnostics)
     return 1 if diagnostics.count else 0
-
-
-def archive_options(skip: str = NEVER, fsync: bool = False, verify: bool = False,
-                    via_temporary: bool = False) -> CopyOptions:
-    """cp -a's: the tree, symlinks as symlinks, hard links as links, every attribute."""
-    return CopyOptions(recursive=True, dereference=False, preserve_mode=True,
-                       preserve_times=True, preserve_owner=True, preserve_links=True,
-                       skip=skip, fsync=fsync, verify=verify, via_temporary=via_temporary)
 
 
 def cmd_stage(args: argparse.Namespace) -> int:

@@ -9,7 +9,8 @@ import re
 import stat
 
 from benchfs.client.core import current_umask
-from benchfs.tools.copy_commands import archive_options, is_dir
+from benchfs.tools.copy import archive_options
+from benchfs.tools.copy_commands import is_dir
 from benchfs.tools.diagnostics import Diagnostics
 from benchfs.tools.listing import walk_tree
 from benchfs.tools.paths import Location, Resolver, add_registry_option, split_operand
