@@ -10,10 +10,10 @@ or entering a directory fills it too, and renaming one fills its whole tree firs
 
 ``benchfs flush`` (benchfs.tools.flush; also ``cluster down --flush``) copies back every
 file whose size or modification time differs from DIR's copy, or that DIR lacks, each
-through a temporary name renamed over the old file: DIR is never written in place, so a crash at any time
-loses nothing it held. Not written back: deletions (a file removed from benchfs stays in
-DIR), renames (the new name is written, the old one stays), and hard links between files
-that came from DIR (each name is its own copy).
+through a temporary name renamed over the old file: DIR is never written in place, so a
+crash at any time loses nothing it held. Not written back: deletions (a file removed from
+benchfs stays in DIR), renames (the new name is written, the old one stays), and hard
+links between files that came from DIR (each name is its own copy).
 """
 
 from __future__ import annotations
