@@ -191,6 +191,7 @@ class Copier:
         self.block = block
         self.progress = progress
         self.copied_bytes = 0
+        self.new_dirs: set[bytes] = set()  # rels of the directories this copy created
         self._umask = current_umask()
 
     def locations(self, entry: Entry) -> tuple[Location, Location]:
@@ -239,6 +240,7 @@ class Copier:
         src, dst = self.locations(entry)
         try:
             dst.fs.mkdir(dst.path, 0o700)
+            self.new_dirs.add(entry.rel)
         except FileExistsError:
             existing = dst.fs.lstat(dst.path)
             if not stat.S_ISDIR(existing.st_mode):
@@ -262,14 +264,23 @@ class Copier:
 
     def copy_file(self, entry: Entry) -> None:
         """The whole file, then its attributes."""
+        written = self.write_file(entry)
+        if written is not None:
+            self.complete([written])
+
+    def write_file(self, entry: Entry) -> Written | None:
+        """Copy the data, leaving the copy open for complete(). None: skipped, or
+        failed (reported)."""
         src, dst = self.locations(entry)
         try:
-            existing = _lstat_or_none(dst)
+            # A directory this copy created holds nothing it did not put there.
+            existing = (None if posixpath.dirname(entry.rel) in self.new_dirs and entry.rel
+                        else _lstat_or_none(dst))
             if self._skip(entry, existing):
-                return
+                return None
             if existing is not None and not stat.S_ISREG(existing.st_mode):
                 if not self._clear(dst, existing, src):
-                    return
+                    return None
                 existing = None
             # With via_temporary the data goes to a temporary name renamed over the old
             # file at the end: the old one stays whole until the new one is.
@@ -284,29 +295,62 @@ class Copier:
             except OSError as error:
                 src.fs.close(src_fd)
                 self.diagnostics.os_error("cannot create regular file", target, error)
-                return
+                return None
             try:
                 end = self._transfer(src, src_fd, target, dst_fd, 0, entry.size)
                 if end < entry.size:
                     target.fs.ftruncate(dst_fd, entry.size)  # a trailing hole
-                if self.options.fsync:
-                    target.fs.fsync(dst_fd)
+            except BaseException:
+                target.fs.close(dst_fd)
+                raise
             finally:
                 src.fs.close(src_fd)
-                target.fs.close(dst_fd)
-            if self.options.verify and not self._verified(src, target, 0, entry.size):
-                return
             created = existing is None or target is not dst
             fresh = (os.geteuid(), os.getegid(), create_mode & ~self._umask)
-            self.finish_file(entry, created=created, fresh=fresh if created else None,
-                             at=target)
-            if target is not dst:
-                dst.fs.rename(target.path, dst.path)
-            self._verbose(src, dst)
+            return Written(entry, target, dst_fd, fresh if created else None, created)
         except ReadError as error:
             self.diagnostics.os_error("error reading", src, error)
         except OSError as error:
             self.diagnostics.os_error("error writing", dst, error)
+        return None
+
+    def complete(self, batch: list[Written]) -> None:
+        """fsync (with the fsync option), close, then attributes, for a batch of copies.
+        fsync'ing a batch together costs one log flush on each server (or one journal
+        commit on a local disk): the first fsync makes the names and the small files'
+        data of the whole batch durable, the later ones find little left to do."""
+        failed: set[int] = set()  # fds
+        for written in batch:
+            try:
+                if self.options.fsync:
+                    written.at.fs.fsync(written.fd)
+            except OSError as error:
+                self.diagnostics.os_error("error writing", written.at, error)
+                failed.add(written.fd)
+        for written in batch:
+            try:
+                written.at.fs.close(written.fd)
+            except OSError as error:
+                if written.fd not in failed:
+                    self.diagnostics.os_error("error writing", written.at, error)
+                failed.add(written.fd)
+        for written in batch:
+            if written.fd in failed:
+                continue
+            src, dst = self.locations(written.entry)
+            try:
+                if self.options.verify and not self._verified(src, written.at, 0,
+                                                              written.entry.size):
+                    continue
+                self.finish_file(written.entry, created=written.created, fresh=written.fresh,
+                                 at=written.at)
+                if written.at is not dst:
+                    dst.fs.rename(written.at.path, dst.path)
+                self._verbose(src, dst)
+            except ReadError as error:
+                self.diagnostics.os_error("error reading", src, error)
+            except OSError as error:
+                self.diagnostics.os_error("error writing", dst, error)
 
     def _open_source(self, src: Location) -> int:
         try:
@@ -462,3 +506,14 @@ class Copier:
     def _verbose(self, src: Location, dst: Location) -> None:
         if self.options.verbose:
             print(f"'{src.text}' -> '{dst.text}'", flush=True)
+
+
+@dataclass(frozen=True)
+class Written:
+    """A file whose data is copied, still open, waiting for complete()."""
+
+    entry: Entry
+    at: Location  # where the data is: its name, or a temporary one renamed there at the end
+    fd: int
+    fresh: tuple[int, int, int] | None  # (uid, gid, mode) it was created with
+    created: bool

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from benchfs.bench.measure import BenchError
 from benchfs.bench.measure import Progress as Bar
 from benchfs.bench.team import LocalClients, Team, mpi_team
-from benchfs.tools.copy import Copier, CopyOptions, Progress, block_size
+from benchfs.tools.copy import Copier, CopyOptions, Progress, Written, block_size
 from benchfs.tools.diagnostics import Diagnostics
 from benchfs.tools.paths import Location, Resolver
 from benchfs.tools.tree import DIR, FILE, HARDLINK, SYMLINK, Entry, walk
 
 LOCAL_BLOCK = 16 << 20  # transfers between two local paths (no chunk size to align to)
+BATCH = 32  # whole files written before they are fsync'd together (Copier.complete)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Job:
     entries: list[Entry]
     whole: list[int]  # entries copied each by one process: files and symlinks
     pieces: list[tuple[int, int, int]]  # (entry, start, end) of the large files
+    new_dirs: set[bytes] = field(default_factory=set)  # directories the plan created
     progress: bool = False
 
     def share(self, rank: int, size: int) -> tuple[list[int], list[tuple[int, int, int]]]:
@@ -71,8 +73,10 @@ class WorkResult:
 
 def _copier(job: Job, resolver: Resolver, diagnostics: Diagnostics,
             progress: Progress | None = None) -> Copier:
-    return Copier(job.src.locate(resolver), job.dst.locate(resolver), job.options,
-                  diagnostics, job.block, progress)
+    copier = Copier(job.src.locate(resolver), job.dst.locate(resolver), job.options,
+                    diagnostics, job.block, progress)
+    copier.new_dirs = job.new_dirs
+    return copier
 
 
 def prepare(program: str, src: Location, dst: Location, options: CopyOptions,
@@ -86,9 +90,9 @@ def prepare(program: str, src: Location, dst: Location, options: CopyOptions,
     piece = block_size(chunk, piece_size) if chunk and piece_size else block
     plan = walk(src, recursive=options.recursive, dereference=options.dereference,
                 hard_links=options.preserve_links, diagnostics=diagnostics)
-    job = Job(program, Endpoint.of(src), Endpoint.of(dst), options, registry, block,
-              plan.entries, [], [], progress)
     copier = Copier(src, dst, options, diagnostics, block)
+    job = Job(program, Endpoint.of(src), Endpoint.of(dst), options, registry, block,
+              plan.entries, [], [], copier.new_dirs, progress)
     failed_dirs: list[bytes] = []
     for index, entry in enumerate(plan.entries):
         if any(entry.rel.startswith(prefix) for prefix in failed_dirs):
@@ -117,12 +121,17 @@ def work(job: Job, rank: int, size: int, copier: Copier) -> WorkResult:
     """This process's share of the copying."""
     whole, pieces = job.share(rank, size)
     before = copier.diagnostics.count
+    batch: list[Written] = []
     for index in whole:
         entry = job.entries[index]
         if entry.kind == SYMLINK:
             copier.make_symlink(entry)
-        else:
-            copier.copy_file(entry)
+        elif (written := copier.write_file(entry)) is not None:
+            batch.append(written)
+            if len(batch) == BATCH:
+                copier.complete(batch)
+                batch = []
+    copier.complete(batch)
     failed: set[int] = set()
     for index, start, end in pieces:
         errors = copier.diagnostics.count
