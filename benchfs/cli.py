@@ -79,6 +79,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
     cluster = LocalCluster(Path(args.dir).resolve())
     if args.action == "up":
+        if args.backend and not Path(args.backend).is_dir():
+            print(f"benchfs cluster: --backend {args.backend}: not a directory", file=sys.stderr)
+            return 2
         cluster.up(args.servers, args.chunk_size, args.transport, args.spin_us, args.o_direct,
                    args.permissions, args.direct_min)
         if args.backend:

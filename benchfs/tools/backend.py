@@ -18,7 +18,6 @@ links between files that came from DIR (each name is its own copy).
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -43,8 +42,6 @@ FILLS_TREE = frozenset({"rename"})
 
 def record_backend(registry: Path, directory: Path) -> None:
     """``cluster up --backend``: name DIR in cluster.json (the one place clients read)."""
-    if not directory.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory))
     raw = json.loads((registry / CLUSTER_FILE).read_text())
     raw[BACKEND_KEY] = str(directory.resolve())
     atomic_write_json(registry / CLUSTER_FILE, raw)

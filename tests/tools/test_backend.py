@@ -116,3 +116,12 @@ def test_cluster_down_flush_writes_back_then_stops(cached: tuple[LocalCluster, P
     _cli("cluster", "down", "--dir", cluster.root, "--flush")
     assert not cluster.running()
     assert (backend / "late").read_bytes() == b"written at the end"
+
+
+def test_a_backend_that_is_no_directory_starts_nothing(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "benchfs", "cluster", "up", "-n", "1", "--dir",
+                           str(tmp_path / "cluster"), "--backend", str(tmp_path / "missing")],
+                          capture_output=True, timeout=60)
+    assert done.returncode == 2
+    assert b"not a directory" in done.stderr
+    assert not (tmp_path / "cluster").exists()
