@@ -39,7 +39,10 @@ os.register_at_fork(after_in_child=_forget_default_after_fork)
 def connect(registry: str | os.PathLike[str] | None = None,
             settings: ClientSettings | None = None) -> Client:
     """A client of its own for the cluster in ``registry`` (default: BENCHFS_REGISTRY)."""
+    from benchfs.tools.backend import install_read_through
+
     client = Client(registry if registry is not None else registry_from_env(), settings)
+    install_read_through(client)  # a cluster caching a backend directory reads it through
     _clients.add(client)
     return client
 

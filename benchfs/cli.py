@@ -21,6 +21,9 @@ from benchfs.bench.options import (
 )
 from benchfs.registry import DEFAULT_CHUNK_SIZE
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
+from benchfs.tools.backend import record_backend
+from benchfs.tools.cli import add_tool_parsers
+from benchfs.tools.flush import flush
 
 
 def _size(text: str) -> int:
@@ -76,10 +79,18 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
     cluster = LocalCluster(Path(args.dir).resolve())
     if args.action == "up":
+        if args.backend and not Path(args.backend).is_dir():
+            print(f"benchfs cluster: --backend {args.backend}: not a directory", file=sys.stderr)
+            return 2
         cluster.up(args.servers, args.chunk_size, args.transport, args.spin_us, args.o_direct,
                    args.permissions, args.direct_min)
+        if args.backend:
+            record_backend(cluster.registry, Path(args.backend))
         print(f"export BENCHFS_REGISTRY={cluster.registry}")
     elif args.action == "down":
+        if args.flush and flush(str(cluster.registry)) != 0:
+            print("benchfs cluster: flush failed; the cluster keeps running", file=sys.stderr)
+            return 1
         cluster.down()
     else:
         entries = cluster.entries()
@@ -97,7 +108,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     preset = QUICK if args.quick else FULL
     overrides = {name: getattr(args, name) for name in ("block_size", "segments", "files",
-                                                        "random_ops")
+                                                        "random_ops", "stage_files",
+                                                        "stage_large_size")
                  if getattr(args, name) is not None}
     options = BenchOptions(
         servers=args.servers, clients=args.clients, chunk_size=args.chunk_size,
@@ -170,6 +182,11 @@ def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
                        f"(default {FULL.files}, quick {QUICK.files})")
     bench.add_argument("--random-ops", type=int, help="random-4k pwrites and preads per client "
                        f"(default {FULL.random_ops}, quick {QUICK.random_ops})")
+    bench.add_argument("--stage-files", type=int, help="stage: small files of the tree "
+                       f"(default {FULL.stage_files}, quick {QUICK.stage_files})")
+    bench.add_argument("--stage-large-size", type=_size, help="stage: size of its 4 large "
+                       f"files (default {size_text(FULL.stage_large_size)}, "
+                       f"quick {size_text(QUICK.stage_large_size)})")
     bench.add_argument("--transport", default="sm,tcp",
                        help="UCX_TLS of the started cluster: sm,tcp or tcp")
     _add_direct_min(bench)
@@ -177,7 +194,8 @@ def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
                        help="where the cluster's data, the os baseline and fio's files go "
                             "(default: a temporary directory)")
     bench.add_argument("--phases", type=_name_list, default=FAMILIES,
-                       help=f"comma-separated subset of {','.join(FAMILIES)} (default: all)")
+                       help=f"comma-separated subset of {','.join(FAMILIES)} (default: all), "
+                            "and stage (only when named)")
     bench.add_argument("--quick", action="store_true",
                        help="the smaller sizes: under 2 minutes on 2 cores")
     bench.add_argument("--registry", default=None,
@@ -227,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--permissions", action=argparse.BooleanOptionalAction, default=True,
                          help="enforce mode bits and ownership; --no-permissions for "
                               "trusted scratch (default: %(default)s)")
+    cluster.add_argument("--backend", metavar="DIR",
+                         help="up: read DIR through, as a cache in front of it (benchfs flush)")
+    cluster.add_argument("--flush", action="store_true",
+                         help="down: write back to the backend directory first")
     cluster.set_defaults(func=cmd_cluster)
 
     _add_bench_parser(commands)
@@ -242,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(default: BENCHFS_REGISTRY)")
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- python ARGS...")
     run.set_defaults(func=cmd_run)
+
+    add_tool_parsers(commands, _size)
     return parser
 
 

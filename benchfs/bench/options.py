@@ -14,8 +14,9 @@ GiB = 1 << 30
 # Families as IO500 names them, plus the random 4 KiB pread/pwrite of the issue.
 # `--phases` selects families; each expands into its write/read/... phases.
 FAMILIES = ("ior-easy", "ior-hard", "random-4k", "mdtest-easy", "mdtest-hard", "find")
-# Selected only by name: what the data stack pays through benchfs:// (benchfs[fsspec]).
-OPTIONAL_FAMILIES = ("fsspec",)
+# Selected only by name (`--phases ...,NAME`): what the data stack pays through benchfs://
+# (benchfs[fsspec]), and staging a tree in and out (bench/stage.py).
+OPTIONAL_FAMILIES = ("fsspec", "stage")
 DEFAULT_TRANSFER_SIZES = (1 * MiB, 4 * MiB)
 
 
@@ -32,10 +33,12 @@ class Workload:
     files: int  # mdtest files per client, in each of mdtest-easy and mdtest-hard
     random_ops: int  # random-4k pwrites, then preads, per client
     idle_seconds: float  # how long idle server CPU is sampled before the phases
+    stage_files: int = 10_000  # stage: small files of the staged tree
+    stage_large_size: int = 1 * GiB  # stage: and each of its 4 large files
 
 
 QUICK = Workload(block_size=128 * MiB, segments=2000, files=2000, random_ops=2000,
-                 idle_seconds=1.0)
+                 idle_seconds=1.0, stage_files=1000, stage_large_size=64 * MiB)
 FULL = Workload(block_size=1 * GiB, segments=20000, files=20000, random_ops=20000,
                 idle_seconds=3.0)
 
@@ -79,8 +82,9 @@ class BenchOptions:
         if block % (4 * KiB):
             raise OptionsError("--block-size must be a multiple of 4 KiB (random-4k uses it)")
         work = self.workload
-        if min(work.segments, work.files, work.random_ops) < 1:
-            raise OptionsError("--segments, --files and --random-ops must be at least 1")
+        if min(work.segments, work.files, work.random_ops, work.stage_files) < 1:
+            raise OptionsError("--segments, --files, --random-ops and --stage-files must be "
+                               "at least 1")
         if self.plot_path and importlib.util.find_spec("matplotlib") is None:
             raise OptionsError("--plot needs matplotlib: pip install 'benchfs[bench]'")
 

@@ -43,6 +43,7 @@ from benchfs.bench.report import (
     write_json,
     write_plot,
 )
+from benchfs.bench.stage import STAGE, run_stage_phase
 from benchfs.bench.team import LocalClients, MpiTeam, Team, mpi_team
 from benchfs.cluster import LocalCluster
 from benchfs.registry import read_cluster_config
@@ -250,6 +251,9 @@ def _run_suite(options: BenchOptions, team: MpiTeam | None) -> Report | None:
                     collector.add(step, results)
             mode = "local processes"
         report = _report(collector, context, prepared, mode, clients, idle_cpu)
+        if STAGE in options.phases:
+            report.phases += run_stage_phase(options, context.registry, prepared.scratch,
+                                             context.run_id, context.ucx_env)
         # Last, with the cluster idle: fio's O_DIRECT streams bypass the page cache.
         logger.info("fio baseline")
         fio = run_fio(plan(options), prepared.scratch / "fio", clients)

@@ -12,7 +12,7 @@ import os
 import stat
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,10 @@ class ClientCore:
         self.cwd = "/"
         self.st_dev = zlib.crc32(str(self.registry.resolve()).encode())
         self.chunk_size = self.cluster.chunk_size
+        # A cluster with a backend directory: called with every absolute path and the
+        # call's name before it is resolved, to copy in what it needs first
+        # (benchfs.tools.backend installs it; None: no backend).
+        self.read_through: Callable[[str, str], None] | None = None
         forking.track(self)
 
     def _new_engine(self) -> Engine:
@@ -159,6 +163,8 @@ class ClientCore:
         if too_long is not None:
             raise os_error(too_long, path)
         absolute = text if text.startswith("/") else f"{self._base_dir(dir_fd, path)}/{text}"
+        if self.read_through is not None:
+            self.read_through(absolute, func)
         trailing = had_trailing_slash(text)
         resolved = self._ns.resolve(absolute, self._creds(), follow, path,
                                     trailing and slash_follows)
@@ -187,6 +193,8 @@ class ClientCore:
         else:
             base = self._base_dir(dir_fd, path)
             parent_abs = f"{base}/{parent_text}" if parent_text else base
+        if self.read_through is not None:
+            self.read_through(parent_abs + "/", func)
         creds = self._creds()
         where = self._ns.resolve(parent_abs, creds, True, path, fresh_final=False)
         parent = where.inode
