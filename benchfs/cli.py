@@ -1,4 +1,4 @@
-"""The `benchfs` command: serve, cluster up/down/status, bench."""
+"""The `benchfs` command: serve, cluster up/down/status, bench, mount/umount."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from benchfs.bench.options import (
     BenchOptions,
     size_text,
 )
+from benchfs.fuse.cli import add_mount_parsers
 from benchfs.registry import DEFAULT_CHUNK_SIZE
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
 
@@ -78,6 +79,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     if args.action == "up":
         cluster.up(args.servers, args.chunk_size, args.transport, args.spin_us, args.o_direct,
                    args.permissions, args.direct_min)
+        if args.mount:
+            cluster.mount(Path(args.mount).absolute())
         print(f"export BENCHFS_REGISTRY={cluster.registry}")
     elif args.action == "down":
         cluster.down()
@@ -208,9 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--permissions", action=argparse.BooleanOptionalAction, default=True,
                          help="enforce mode bits and ownership; --no-permissions for "
                               "trusted scratch (default: %(default)s)")
+    cluster.add_argument("--mount", metavar="DIR",
+                         help="up: also mount the cluster there (down unmounts it first)")
     cluster.set_defaults(func=cmd_cluster)
 
     _add_bench_parser(commands)
+    add_mount_parsers(commands)
     return parser
 
 

@@ -20,7 +20,7 @@ import os
 import stat
 from typing import Any
 
-from benchfs.client.core import ClientCore, current_umask, parent_of, wants_bytes
+from benchfs.client.core import ClientCore, parent_of, wants_bytes
 from benchfs.client.namespace import Resolved
 from benchfs.client.permissions import EXECUTE, READ, WRITE, may_delete_from, permitted
 from benchfs.core.errors import os_error
@@ -50,13 +50,12 @@ class Names(ClientCore):
             self._require(resolved.parent, WRITE | EXECUTE, path)
             self._transaction(
                 self._ns.rank_of_path(resolved.path), Op.MKDIR_TX, resolved.path,
-                mode & ~current_umask() & 0o7777, os.geteuid(), self._new_gid(resolved.parent),
+                mode & ~self._umask() & 0o7777, self._creds().uid, self._new_gid(resolved.parent),
                 resolved.parent.ino, filename=path,
             )
 
-    @staticmethod
-    def _new_gid(parent: Inode) -> int:
-        return parent.gid if parent.mode & stat.S_ISGID else os.getegid()
+    def _new_gid(self, parent: Inode) -> int:
+        return parent.gid if parent.mode & stat.S_ISGID else self._creds().gid
 
     def rmdir(self, path: Any, *, dir_fd: int | None = None) -> None:
         with self._lock:
@@ -157,7 +156,7 @@ class Names(ClientCore):
                 raise os_error(errno.ENOENT, src, dst)
             self._require(resolved.parent, WRITE | EXECUTE, dst)
             self._rpc.call(self._ns.rank_of_path(resolved.path), Op.SYMLINK, target,
-                           resolved.path, os.geteuid(), self._new_gid(resolved.parent),
+                           resolved.path, self._creds().uid, self._new_gid(resolved.parent),
                            filename=src, filename2=dst)
             self._touch_dir(resolved.parent)
 
