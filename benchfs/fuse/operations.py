@@ -225,7 +225,13 @@ class BenchfsOperations(pyfuse3.Operations):
                       ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         ref = InodeRef(inode)
         with self._serving(ctx):
-            if fields.update_uid or fields.update_gid:
+            if fields.update_uid or fields.update_gid or not (
+                    fields.update_mode or fields.update_size or fields.update_atime
+                    or fields.update_mtime):
+                # chown(f, -1, -1) comes as a change of nothing (so does the kernel's
+                # request to drop set-id bits, which it leaves to us): the client's
+                # chown with nothing to change moves ctime and drops set-id bits of
+                # a file, as Linux does for both.
                 self.client.chown(ref, attr.st_uid if fields.update_uid else -1,
                                   attr.st_gid if fields.update_gid else -1)
             if fields.update_mode:
