@@ -211,7 +211,7 @@ class BenchfsOperations(pyfuse3.Operations):
     async def readlink(self, inode: pyfuse3.InodeT,
                        ctx: pyfuse3.RequestContext) -> pyfuse3.FileNameT:
         with self._serving(ctx):
-            return (os.fsencode(self.client.readlink(InodeRef(inode))))
+            return os.fsencode(self.client.readlink(InodeRef(inode)))
 
     # -- attributes -----------------------------------------------------------------------
 
@@ -299,9 +299,12 @@ class BenchfsOperations(pyfuse3.Operations):
                    ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
         with self._serving(ctx):
             fd = self.client.open(InodeRef(inode), self._client_flags(flags))
-        # keep_cache off: every open drops the pages cached for the file, so it
-        # reads what the last close (here or in another client) left (close-to-open).
-        return pyfuse3.FileInfo(fh=(fd))
+        # Close-to-open: the open sees what the last close (here or in another
+        # client) left. keep_cache off makes the kernel drop the file's cached
+        # pages; the attributes it holds (the size, for reads) may be younger than
+        # the TTL, so they are dropped too and asked for again at the first read.
+        pyfuse3.invalidate_inode(inode, attr_only=True)
+        return pyfuse3.FileInfo(fh=fd)
 
     async def create(self, parent_inode: pyfuse3.InodeT, name: pyfuse3.FileNameT, mode: int,
                      flags: int, ctx: pyfuse3.RequestContext
@@ -315,7 +318,7 @@ class BenchfsOperations(pyfuse3.Operations):
                 self.client.close(fd)
                 raise
         self.inodes.remember(result.st_ino, path, False)
-        return (pyfuse3.FileInfo(fh=(fd)),
+        return (pyfuse3.FileInfo(fh=fd),
                 entry_attributes(result, self.timeout))
 
     async def read(self, fh: pyfuse3.FileHandleT, off: int, size: int) -> bytes:
@@ -349,7 +352,7 @@ class BenchfsOperations(pyfuse3.Operations):
             path = self.inodes.directory_path(inode)
             fd = self.client.open(InodeRef(inode, path), os.O_RDONLY | os.O_DIRECTORY)
         self._directories[fd] = DirectoryHandle(path)
-        return (fd)
+        return fd
 
     async def readdir(self, fh: pyfuse3.FileHandleT, start_id: int,
                       token: pyfuse3.ReaddirToken) -> None:
@@ -364,7 +367,7 @@ class BenchfsOperations(pyfuse3.Operations):
                 result = self._listed_attributes(handle, index)
                 if result is None:
                     continue  # removed since the listing
-                if not pyfuse3.readdir_reply(token, (os.fsencode(name)),
+                if not pyfuse3.readdir_reply(token, os.fsencode(name),
                                              entry_attributes(result, self.timeout), index + 1):
                     return
                 self.inodes.remember(ino, f"{handle.path.rstrip('/')}/{name}",

@@ -80,7 +80,9 @@ def unmount(point: Path) -> None:
 
 @pytest.fixture(scope="session")
 def fuse_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    running = start_cluster(tmp_path_factory.mktemp("fuse-cluster"), 2, "sm,tcp")
+    # 64 KiB chunks: small test files already span both servers.
+    running = start_cluster(tmp_path_factory.mktemp("fuse-cluster"), 2, "sm,tcp",
+                            chunk_size=64 << 10)
     yield running
     running.down()
 
