@@ -11,6 +11,7 @@ import itertools
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,13 +91,16 @@ def fuse_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClus
 @pytest.fixture(scope="session")
 def mountpoint(fuse_cluster: LocalCluster,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    point = tmp_path_factory.mktemp("mnt")
-    # World-searchable: the permission cases run as another user.
+    # Outside pytest's private (0700) directory: the permission cases run as
+    # another user, who must reach the mount point.
+    point = Path(tempfile.mkdtemp(prefix="benchfs-mnt-"))
     point.chmod(0o755)
-    point.parent.chmod(0o755)
     mount(fuse_cluster.registry, point, "--allow-other")
-    yield point
-    unmount(point)
+    try:
+        yield point
+    finally:
+        unmount(point)
+        point.rmdir()
 
 
 @pytest.fixture(scope="session")
