@@ -106,7 +106,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         servers=args.servers, clients=args.clients, chunk_size=args.chunk_size,
         transfer_sizes=args.transfer_size, workload=dataclasses.replace(preset, **overrides),
         transport=args.transport, direct_min=args.direct_min, data_dir=args.data_dir,
-        phases=args.phases, quick=args.quick, registry=args.registry, json_path=args.json_path,
+        phases=args.phases, quick=args.quick, registry=args.registry,
+        mount=os.path.abspath(args.mount) if args.mount else None, json_path=args.json_path,
         plot_path=args.plot_path,
     )
     _, launcher_size = _rank_from_launcher(None)
@@ -170,6 +171,9 @@ def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
                        help="the smaller sizes: under 2 minutes on 2 cores")
     bench.add_argument("--registry", default=None,
                        help="benchmark the running cluster of this registry instead")
+    bench.add_argument("--mount", metavar="DIR",
+                       help="also run every phase with plain os on a FUSE mount of the cluster "
+                            "at DIR (mounted for the run; with --registry, mounted already)")
     bench.add_argument("--json", dest="json_path", metavar="PATH",
                        help="write every figure and the configuration as JSON")
     bench.add_argument("--plot", dest="plot_path", metavar="PATH.png",

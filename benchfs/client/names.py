@@ -160,6 +160,21 @@ class Names(ClientCore):
                            filename=src, filename2=dst)
             self._touch_dir(resolved.parent)
 
+    def make_node(self, path: Any, mode: int, device: int = 0) -> None:
+        """A FIFO, socket or device node (``mode`` holds the type): an inode only,
+        for the FUSE mount, where the kernel of the node that opens one makes the
+        object. The os-like API has no mknod or mkfifo (see benchfs.__init__)."""
+        with self._lock:
+            _, resolved = self._resolve(path, "mknod", follow=False, must_exist=False,
+                                        slash_follows=False)
+            if resolved.inode is not None:
+                raise os_error(errno.EEXIST, path)
+            self._require(resolved.parent, WRITE | EXECUTE, path)
+            self._rpc.call(self._ns.rank_of_path(resolved.path), Op.MKNOD, resolved.path,
+                           stat.S_IFMT(mode) | (mode & ~self._umask() & 0o7777), device,
+                           self._creds().uid, self._new_gid(resolved.parent), filename=path)
+            self._touch_dir(resolved.parent)
+
     def readlink(self, path: Any, *, dir_fd: int | None = None) -> Any:
         with self._lock:
             _, resolved = self._resolve(path, "readlink", follow=False, dir_fd=dir_fd)

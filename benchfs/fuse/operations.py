@@ -36,6 +36,11 @@ from benchfs.fuse.inodes import InodeTable
 # readdirplus fetches the attributes of this many entries in one pipelined round.
 _ATTRIBUTE_BATCH = 128
 
+# Requests that carry no caller (read, write, release, readdir…) act on files the
+# kernel opened after its own checks: the client runs them unchecked, as root, so
+# the mount works the same whoever runs it.
+KERNEL_CHECKED = Credentials(0, 0)
+
 
 class CallerCredentials(Credentials):
     """The ids of the process behind a FUSE request. Its supplementary groups are
@@ -68,7 +73,7 @@ def entry_attributes(result: os.stat_result, timeout: float) -> pyfuse3.EntryAtt
     entry.st_nlink = result.st_nlink
     entry.st_uid = result.st_uid
     entry.st_gid = result.st_gid
-    entry.st_rdev = 0
+    entry.st_rdev = result.st_rdev
     entry.st_size = result.st_size
     entry.st_blksize = result.st_blksize
     entry.st_blocks = result.st_blocks
@@ -99,13 +104,12 @@ class BenchfsOperations(pyfuse3.Operations):
 
     @contextmanager
     def _serving(self, ctx: pyfuse3.RequestContext | None = None) -> Iterator[None]:
-        """Run client calls for the request's caller; errors become FUSE errors."""
+        """Run client calls for the request's caller (without one: as the kernel,
+        which checked the request at open); errors become FUSE errors."""
+        creds = KERNEL_CHECKED if ctx is None else CallerCredentials(ctx.uid, ctx.gid, ctx.pid)
         try:
-            if ctx is None:
+            with self.client.acting_for(creds, 0):
                 yield
-            else:
-                with self.client.acting_for(CallerCredentials(ctx.uid, ctx.gid, ctx.pid), 0):
-                    yield
         except FUSEError:
             raise
         except OSError as exc:
@@ -146,15 +150,15 @@ class BenchfsOperations(pyfuse3.Operations):
     async def mknod(self, parent_inode: pyfuse3.InodeT, name: pyfuse3.FileNameT,
                     mode: int, rdev: int,
                     ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
-        if not stat.S_ISREG(mode):
-            # benchfs stores no special files (FIFOs, sockets, devices are kernel
-            # objects of one node); EPERM is what Linux answers where mknod of a
-            # type is not allowed.
-            raise FUSEError(errno.EPERM)
         with self._serving(ctx):
             path = self._child(parent_inode, name)
-            self.client.close(self.client.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY,
-                                               mode))
+            if stat.S_ISREG(mode):
+                self.client.close(self.client.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY,
+                                                   mode))
+            else:
+                # FIFOs, sockets and devices: benchfs keeps the inode, the kernel
+                # that opens one makes the object (a FIFO is local to its node).
+                self.client.make_node(path, mode, rdev)
             return self._entry(path)
 
     async def symlink(self, parent_inode: pyfuse3.InodeT, name: pyfuse3.FileNameT,
@@ -223,36 +227,31 @@ class BenchfsOperations(pyfuse3.Operations):
     async def setattr(self, inode: pyfuse3.InodeT, attr: pyfuse3.EntryAttributes,
                       fields: pyfuse3.SetattrFields, fh: pyfuse3.FileHandleT | None,
                       ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        # The kernel checked the change for its caller (default_permissions) and
+        # computed it: a mode with set-id bits dropped after a write, a truncate or a
+        # chown by an unprivileged user, which the caller could not ask for itself.
+        # So the client applies it as the kernel, unchecked.
         ref = InodeRef(inode)
-        with self._serving(ctx):
+        with self._serving():
             if fields.update_uid or fields.update_gid or not (
                     fields.update_mode or fields.update_size or fields.update_atime
                     or fields.update_mtime):
-                # chown(f, -1, -1) comes as a change of nothing (so does the kernel's
-                # request to drop set-id bits, which it leaves to us): the client's
-                # chown with nothing to change moves ctime and drops set-id bits of
-                # a file, as Linux does for both.
+                # chown(f, -1, -1) comes as a change of nothing: the client's chown
+                # with nothing to change moves ctime, as Linux does.
                 self.client.chown(ref, attr.st_uid if fields.update_uid else -1,
                                   attr.st_gid if fields.update_gid else -1)
             if fields.update_mode:
                 self.client.chmod(ref, stat.S_IMODE(attr.st_mode))
             if fields.update_size:
                 if fh is not None:
-                    # ftruncate checks the descriptor, not the mode: a file created
-                    # read-only may still be cut through the descriptor that made it.
                     self.client.ftruncate(fh, attr.st_size)
                 else:
                     self.client.truncate(ref, attr.st_size)
-        if fields.update_atime or fields.update_mtime:
-            # pyfuse3 turns UTIME_NOW into the time, so "touch" (which needs only
-            # write permission) cannot be told from explicit times (which need the
-            # owner) here; the kernel made that check (default_permissions).
-            with self._serving():
+            if fields.update_atime or fields.update_mtime:
                 current = self.client.lstat(ref)
                 self.client.utime(ref, ns=(
                     attr.st_atime_ns if fields.update_atime else current.st_atime_ns,
                     attr.st_mtime_ns if fields.update_mtime else current.st_mtime_ns))
-        with self._serving():
             return entry_attributes(self.client.lstat(ref), self.timeout)
 
     async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
