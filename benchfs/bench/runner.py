@@ -85,8 +85,9 @@ def run_client(team: Team, context: RunContext) -> Iterator[tuple[int, RankResul
                           team.rank, team.size),
         }
         if context.options.mount:
+            # Its own tree: the mount shows the benchfs target's tree too.
             spaces[MOUNT] = Workspace(os, MOUNT, os.path.join(context.options.mount,
-                                                              context.run_id),
+                                                              f"{context.run_id}-mount"),
                                       team.rank, team.size)
         if team.rank == 0:
             for ws in spaces.values():
