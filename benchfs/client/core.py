@@ -119,7 +119,10 @@ class ClientCore:
         """Run the calls inside as another process would make them: permission
         checks and new files' owners use ``creds``, new modes lose ``umask``. For
         front ends serving other processes (the FUSE mount serves each request
-        for the process that made it)."""
+        for the process that made it). Their paths are built from names, not given
+        by the caller: only components are held to NAME_MAX, not the whole path to
+        PATH_MAX (the kernel held the caller's own path to it; a tree may be deeper
+        than PATH_MAX, reached by relative paths)."""
         with self._lock:
             previous, self._caller = self._caller, (creds, umask)
             try:
@@ -168,7 +171,7 @@ class ClientCore:
         text = fspath_of(path, func, allow_fd)
         if text == "":
             raise os_error(errno.ENOENT, path)
-        too_long = check_name_lengths(text)
+        too_long = check_name_lengths(text, self._caller is None)
         if too_long is not None:
             raise os_error(too_long, path)
         absolute = text if text.startswith("/") else f"{self._base_dir(dir_fd, path)}/{text}"
@@ -193,7 +196,8 @@ class ClientCore:
         general path, which finds every error the way Linux does."""
         text = fspath_of(path, func)
         parent_text, _, name = text.rpartition("/")
-        if not name or name in (".", "..") or check_name_lengths(text) is not None:
+        if not name or name in (".", "..") or check_name_lengths(
+                text, self._caller is None) is not None:
             return None
         if text.startswith("/"):
             parent_abs = parent_text or "/"

@@ -60,11 +60,17 @@ def _unescape_mountinfo(field_text: str) -> str:
     return field_text
 
 
+def _mounts() -> dict[str, str]:
+    """Mount point -> its device ("major:minor") in this mount namespace."""
+    with open("/proc/self/mountinfo") as mountinfo:
+        fields = [line.split() for line in mountinfo]
+    return {_unescape_mountinfo(field[4]): field[2] for field in fields}
+
+
 def mounted_points() -> set[str]:
     """Every mount point of this mount namespace (a dead FUSE mount included,
     which os.path.ismount cannot see: stat on it fails with ENOTCONN)."""
-    with open("/proc/self/mountinfo") as mountinfo:
-        return {_unescape_mountinfo(line.split()[4]) for line in mountinfo}
+    return set(_mounts())
 
 
 def check_can_mount(options: MountOptions) -> None:
@@ -112,12 +118,11 @@ def run_mount(options: MountOptions, ready: int | None = None) -> None:
             raise
     except (OSError, RuntimeError) as exc:
         raise MountError(f"cannot mount {options.mountpoint}: {exc}") from None
-    _set_read_ahead(options)
     if ready is not None:
         os.write(ready, _MOUNTED.encode())
         os.close(ready)
     try:
-        trio.run(_serve)
+        trio.run(_serve, options)
     finally:
         # Unmounted from outside, the loop ended with the mount gone already.
         pyfuse3.close(unmount=str(options.mountpoint) in mounted_points())
@@ -126,23 +131,27 @@ def run_mount(options: MountOptions, ready: int | None = None) -> None:
 
 def _set_read_ahead(options: MountOptions) -> None:
     """The mount's backing device info (named by its device number in sysfs) holds
-    the read-ahead; only root may set it, so others keep the kernel's default."""
-    device = os.stat(options.mountpoint).st_dev
-    knob = Path(f"/sys/class/bdi/{os.major(device)}:{os.minor(device)}/read_ahead_kb")
+    the read-ahead; only root may set it, so others keep the kernel's default. The
+    kernel lowers it to what FUSE's INIT negotiated (128 KiB) when INIT is answered,
+    so it is set after that: the stat waits for the loop to have served INIT, and
+    runs in a thread while the loop serves it."""
     try:
-        knob.write_text(str(options.read_ahead_kb))
+        os.stat(options.mountpoint)
+        device = _mounts()[str(options.mountpoint)]
+        Path(f"/sys/class/bdi/{device}/read_ahead_kb").write_text(str(options.read_ahead_kb))
     except OSError as exc:
         from loguru import logger
 
         logger.warning("benchfs mount: read-ahead left at the kernel's default ({})", exc)
 
 
-async def _serve() -> None:
+async def _serve(options: MountOptions) -> None:
     import pyfuse3
     import trio
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_terminate_on_signal)
+        nursery.start_soon(trio.to_thread.run_sync, _set_read_ahead, options)
         # One request at a time: every handler runs to its end without yielding
         # (the client's calls block in the engine), so more tasks would only idle.
         await pyfuse3.main(min_tasks=1, max_tasks=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import stat
@@ -96,3 +97,22 @@ def test_an_unprivileged_write_drops_set_id_bits(roots: tuple[Path, Path]) -> No
     mounted, local = roots
     for name in ("suid", "sgid-exec"):
         assert _described(mounted / name) == _described(local / name), name
+
+
+def test_a_tree_deeper_than_path_max_works_by_relative_paths(
+        roots: tuple[Path, Path]) -> None:
+    component = "d" * 200
+    saved = os.getcwd()
+    try:
+        for root in roots:
+            os.chdir(root)
+            for _ in range(25):  # 25 * 201 bytes: past PATH_MAX from either root
+                os.mkdir(component)
+                os.chdir(component)
+            Path("leaf").write_bytes(b"deep")
+            assert Path("leaf").read_bytes() == b"deep"
+            with pytest.raises(OSError) as too_long:
+                os.stat(Path(root, *[component] * 25, "leaf"))  # one path: too long
+            assert too_long.value.errno == errno.ENAMETOOLONG  # from the kernel
+    finally:
+        os.chdir(saved)
