@@ -80,7 +80,12 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         cluster.up(args.servers, args.chunk_size, args.transport, args.spin_us, args.o_direct,
                    args.permissions, args.direct_min)
         if args.mount:
-            cluster.mount(Path(args.mount).absolute())
+            try:
+                cluster.mount(Path(args.mount).absolute())
+            except RuntimeError as exc:
+                cluster.down()  # all or nothing: no servers left without their mount
+                print(f"benchfs cluster up: {exc}", file=sys.stderr)
+                return 1
         print(f"export BENCHFS_REGISTRY={cluster.registry}")
     elif args.action == "down":
         cluster.down()

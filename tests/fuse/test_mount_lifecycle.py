@@ -102,6 +102,14 @@ def test_cluster_up_mounts_and_down_unmounts(tmp_path: Path) -> None:
     assert not LocalCluster(root).running()
 
 
+def test_cluster_up_with_a_mount_that_fails_starts_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "cluster"
+    up = benchfs_command("cluster", "up", "-n", "1", "--dir", str(root),
+                         "--mount", str(tmp_path / "missing"))
+    assert up.returncode != 0 and "does not exist" in up.stderr
+    assert not LocalCluster(root).running()
+
+
 def test_a_dead_cluster_answers_errors_and_unmounts(lone_cluster: LocalCluster,
                                                     tmp_path: Path) -> None:
     point = tmp_path / "point"
