@@ -65,11 +65,11 @@ class CallerCredentials(Credentials):
 
 def entry_attributes(result: os.stat_result, timeout: float) -> pyfuse3.EntryAttributes:
     entry = pyfuse3.EntryAttributes()
-    entry.st_ino = (result.st_ino)
+    entry.st_ino = result.st_ino
     entry.generation = 0  # benchfs never reuses an inode number
     entry.entry_timeout = timeout
     entry.attr_timeout = timeout
-    entry.st_mode = (result.st_mode)
+    entry.st_mode = result.st_mode
     entry.st_nlink = result.st_nlink
     entry.st_uid = result.st_uid
     entry.st_gid = result.st_gid
