@@ -22,7 +22,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
         print(f"benchfs mount: {exc}", file=sys.stderr)
         return 1
     options = MountOptions(Path(args.mountpoint).absolute(), registry, args.allow_other,
-                           _split_options(args.options), args.read_ahead)
+                           _split_options(args.options), args.read_ahead, args.spin_us)
     try:
         mount(options, args.foreground)
     except MountError as exc:
@@ -54,6 +54,9 @@ def add_mount_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     mount_parser.add_argument("--read-ahead", type=int, default=MountOptions.read_ahead_kb,
                               metavar="KiB", help="the kernel's read-ahead on the mount "
                               "(root only; default %(default)s)")
+    mount_parser.add_argument("--spin-us", type=int, default=MountOptions.spin_us,
+                              help="µs the mount busy-polls for a reply before sleeping "
+                                   "(default %(default)s)")
     mount_parser.set_defaults(func=cmd_mount)
     umount_parser = commands.add_parser("umount", help="unmount a benchfs mount")
     umount_parser.add_argument("mountpoint")
