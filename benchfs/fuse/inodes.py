@@ -38,9 +38,6 @@ class InodeTable:
         # The root is never forgotten: the kernel holds it for the mount's life.
         self._nodes: dict[int, Node] = {ROOT_INO: Node(1, "/")}
 
-    def __len__(self) -> int:
-        return len(self._nodes)
-
     def __contains__(self, ino: int) -> bool:
         return ino in self._nodes
 

@@ -234,16 +234,3 @@ def unmount(mountpoint: Path, lazy: bool = False) -> None:
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise MountError(done.stderr.strip() or f"{command[0]} failed ({done.returncode})")
-
-
-def fuse_available() -> str | None:
-    """None when this machine can mount benchfs, else the reason (for tests, CLI)."""
-    if not os.path.exists(FUSE_DEVICE):
-        return f"{FUSE_DEVICE} is missing"
-    if shutil.which(FUSERMOUNT) is None:
-        return f"{FUSERMOUNT} is not installed"
-    try:
-        import pyfuse3  # noqa: F401
-    except ImportError:
-        return "pyfuse3 is not installed (pip install benchfs[fuse])"
-    return None
