@@ -1,4 +1,4 @@
-"""The `benchfs` command: serve, cluster up/down/status, bench."""
+"""The `benchfs` command: serve, cluster up/down/status, bench, mount/umount."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from benchfs.bench.options import (
     BenchOptions,
     size_text,
 )
+from benchfs.fuse.cli import add_mount_parsers
 from benchfs.registry import DEFAULT_CHUNK_SIZE
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
 from benchfs.tools.backend import record_backend
@@ -86,6 +87,13 @@ def cmd_cluster(args: argparse.Namespace) -> int:
                    args.permissions, args.direct_min)
         if args.backend:
             record_backend(cluster.registry, Path(args.backend))
+        if args.mount:
+            try:
+                cluster.mount(Path(args.mount).absolute())
+            except RuntimeError as exc:
+                cluster.down()  # all or nothing: no servers left without their mount
+                print(f"benchfs cluster up: {exc}", file=sys.stderr)
+                return 1
         print(f"export BENCHFS_REGISTRY={cluster.registry}")
     elif args.action == "down":
         if args.flush and flush(str(cluster.registry)) != 0:
@@ -115,7 +123,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         servers=args.servers, clients=args.clients, chunk_size=args.chunk_size,
         transfer_sizes=args.transfer_size, workload=dataclasses.replace(preset, **overrides),
         transport=args.transport, direct_min=args.direct_min, data_dir=args.data_dir,
-        phases=args.phases, quick=args.quick, registry=args.registry, json_path=args.json_path,
+        phases=args.phases, quick=args.quick, registry=args.registry,
+        mount=os.path.abspath(args.mount) if args.mount else None, json_path=args.json_path,
         plot_path=args.plot_path,
     )
     _, launcher_size = _rank_from_launcher(None)
@@ -204,6 +213,9 @@ def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
                        help="instead of the phases: the cost of interposition outside and "
                             "inside a prefix (--random-ops small ops and --block-size bytes "
                             "streamed per round)")
+    bench.add_argument("--mount", metavar="DIR",
+                       help="also run every phase with plain os on a FUSE mount of the cluster "
+                            "at DIR (mounted for the run; with --registry, mounted already)")
     bench.add_argument("--json", dest="json_path", metavar="PATH",
                        help="write every figure and the configuration as JSON")
     bench.add_argument("--plot", dest="plot_path", metavar="PATH.png",
@@ -249,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="up: read DIR through, as a cache in front of it (benchfs flush)")
     cluster.add_argument("--flush", action="store_true",
                          help="down: write back to the backend directory first")
+    cluster.add_argument("--mount", metavar="DIR",
+                         help="up: also mount the cluster there (down unmounts it first)")
     cluster.set_defaults(func=cmd_cluster)
 
     _add_bench_parser(commands)
@@ -266,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     add_tool_parsers(commands, _size)
+    add_mount_parsers(commands)
     return parser
 
 

@@ -5,6 +5,7 @@ Layout under the cluster directory::
     registry/          the registry clients point BENCHFS_REGISTRY at
     data/<rank>/       each server's data directory
     logs/server-<rank>.log
+    mount              where `cluster up --mount` mounted it (`cluster down` unmounts first)
 """
 
 from __future__ import annotations
@@ -110,8 +111,36 @@ class LocalCluster:
     def running(self) -> bool:
         return any(_alive(entry.pid) for entry in self.entries().values())
 
+    @property
+    def mount_record(self) -> Path:
+        return self.root / "mount"
+
+    def mount(self, mountpoint: Path) -> None:
+        """Mount the cluster with FUSE (`benchfs mount`); other users may use it
+        when we are root (allow_other needs user_allow_other in fuse.conf otherwise)."""
+        command = [sys.executable, "-m", "benchfs", "mount", str(mountpoint),
+                   "--registry", str(self.registry)]
+        if os.geteuid() == 0:
+            command.append("--allow-other")
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip() or f"benchfs mount failed ({done.returncode})")
+        self.mount_record.write_text(str(mountpoint))
+
+    def unmount(self) -> None:
+        """Unmount what `mount` mounted, if it is still there."""
+        if not self.mount_record.exists():
+            return
+        # Lazy: open files of the mount must not keep the cluster from stopping.
+        subprocess.run([sys.executable, "-m", "benchfs", "umount", "--lazy",
+                        self.mount_record.read_text()], stdin=subprocess.DEVNULL,
+                       capture_output=True)
+        self.mount_record.unlink()
+
     def down(self, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGTERM every server, then SIGKILL what is still there after ``timeout``."""
+        """Unmount, then SIGTERM every server, then SIGKILL what is still there after
+        ``timeout``."""
+        self.unmount()
         entries = self.entries()
         for entry in entries.values():
             _signal(entry.pid, signal.SIGTERM)

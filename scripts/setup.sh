@@ -3,7 +3,7 @@
 # Sourced by run.sh and test.sh; safe to run again (it only adds what is missing).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEBIAN_PACKAGES=(liburing-dev libucx-dev ucx-utils pkg-config gcc fio openmpi-bin libopenmpi-dev)
+DEBIAN_PACKAGES=(liburing-dev libucx-dev ucx-utils pkg-config gcc fio openmpi-bin libopenmpi-dev fuse3 libfuse3-dev)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -46,6 +46,6 @@ stamp="$VENV/.benchfs-installed"
 # Rebuild when the build inputs changed since the last install.
 if [[ ! -f "$stamp" ]] || [[ -n "$(find "$ROOT/pyproject.toml" "$ROOT/build_ffi.py" "$ROOT/csrc" -newer "$stamp" 2>/dev/null)" ]]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[test,dev,bench,mpi,fsspec]"
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[test,dev,bench,mpi,fsspec,fuse]"
     touch "$stamp"
 fi

@@ -56,6 +56,7 @@ class BenchOptions:
     phases: tuple[str, ...] = FAMILIES
     quick: bool = False
     registry: str | None = None
+    mount: str | None = None  # also run every phase with plain os on this FUSE mount
     json_path: str | None = None
     plot_path: str | None = None
 
@@ -85,6 +86,12 @@ class BenchOptions:
         if min(work.segments, work.files, work.random_ops, work.stage_files) < 1:
             raise OptionsError("--segments, --files, --random-ops and --stage-files must be "
                                "at least 1")
+        if self.mount and self.registry:
+            from benchfs.fuse.mount import mounted_points
+
+            if self.mount not in mounted_points():
+                raise OptionsError(f"--mount {self.mount} is not mounted: mount the cluster "
+                                   f"first (benchfs mount {self.mount} --registry ...)")
         if self.plot_path and importlib.util.find_spec("matplotlib") is None:
             raise OptionsError("--plot needs matplotlib: pip install 'benchfs[bench]'")
 

@@ -13,6 +13,7 @@ from benchfs.bench.measure import UNIT_BANDWIDTH, Measurement
 from benchfs.bench.options import GiB
 
 BENCHFS, OS, FIO = "benchfs", "os", "fio"
+MOUNT = "mount"  # plain os calls on a FUSE mount of the cluster (bench --mount)
 BASELINES = (OS, FIO)
 
 
@@ -30,6 +31,13 @@ class PhaseReport:
         if ours is None or theirs is None or not theirs.value:
             return None
         return ours.value / theirs.value
+
+    def mount_ratio(self) -> float | None:
+        """mount / benchfs: how much of the API's rate the FUSE mount keeps."""
+        mounted, api = self.results.get(MOUNT), self.results.get(BENCHFS)
+        if mounted is None or api is None or not api.value:
+            return None
+        return mounted.value / api.value
 
     def server_cpu_per_gib(self) -> float | None:
         """CPU-seconds the servers spent per GiB moved (the issue's ior-easy figure)."""
@@ -61,6 +69,7 @@ class Report:
                                 for target, measurement in phase.results.items()},
                     "ratios": {baseline: phase.ratio(baseline) for baseline in BASELINES
                                if baseline in phase.results},
+                    "mount_per_benchfs": phase.mount_ratio(),
                     "server_cpu_s_per_gib": phase.server_cpu_per_gib(),
                 }
                 for phase in self.phases
@@ -139,6 +148,18 @@ def format_table(report: Report) -> str:
                 cells += [latency.p50_us, latency.p99_us] if latency else [None, None]
             lines.append(f"{phase.name:<24}{op:>8}{_duration(cells[0]):>13}"
                          + "".join(f"{_duration(cell):>10}" for cell in cells[1:]))
+    if any(MOUNT in phase.results for phase in report.phases):
+        lines += ["", f"{'through the mount':<24}{'unit':>7}{'mount':>11}{'benchfs':>11}"
+                      f"{'mnt/bfs':>9}{'os':>11}{'mnt/os':>8}"]
+        for phase in report.phases:
+            mounted = phase.results.get(MOUNT)
+            ratio_os = (mounted.value / phase.results[OS].value
+                        if mounted and OS in phase.results and phase.results[OS].value
+                        else None)
+            lines.append(f"{phase.name:<24}{phase.unit:>7}{_number(_value(phase, MOUNT)):>11}"
+                         f"{_number(_value(phase, BENCHFS)):>11}"
+                         f"{_ratio(phase.mount_ratio()):>9}{_number(_value(phase, OS)):>11}"
+                         f"{_ratio(ratio_os):>8}")
     if report.fio_note:
         lines += ["", f"note: {report.fio_note}"]
     if any(phase.family == "fsspec" for phase in report.phases):

@@ -36,6 +36,7 @@ from benchfs.bench.phases import IOR_HARD_TRANSFER, Phase, Workspace, plan, remo
 from benchfs.bench.report import (
     BENCHFS,
     FIO,
+    MOUNT,
     OS,
     PhaseReport,
     Report,
@@ -51,6 +52,11 @@ from benchfs.registry import read_cluster_config
 TARGETS = (BENCHFS, OS)
 
 
+def targets(options: BenchOptions) -> tuple[str, ...]:
+    # The mount runs right after the API it wraps, before the disk's own figure.
+    return (BENCHFS, MOUNT, OS) if options.mount else TARGETS
+
+
 @dataclass(frozen=True)
 class RunContext:
     """Everything a client process needs; pickled to each one."""
@@ -64,7 +70,7 @@ class RunContext:
 
 
 def steps(options: BenchOptions) -> list[tuple[Phase, str]]:
-    return [(phase, target) for phase in plan(options) for target in TARGETS]
+    return [(phase, target) for phase in plan(options) for target in targets(options)]
 
 
 # -- in each client ------------------------------------------------------------------------
@@ -80,6 +86,11 @@ def run_client(team: Team, context: RunContext) -> Iterator[tuple[int, RankResul
             OS: Workspace(os, OS, os.path.join(context.baseline_dir, context.run_id),
                           team.rank, team.size, benchfs_space=on_benchfs),
         }
+        if context.options.mount:
+            # Its own tree: the mount shows the benchfs target's tree too.
+            spaces[MOUNT] = Workspace(os, MOUNT, os.path.join(context.options.mount,
+                                                              f"{context.run_id}-mount"),
+                                      team.rank, team.size)
         if team.rank == 0:
             for ws in spaces.values():
                 ws.fs.mkdir(ws.root)
@@ -181,9 +192,11 @@ def _prepared(options: BenchOptions) -> Iterator[Prepared]:
         cluster.up(options.servers, options.chunk_size, options.transport,
                    direct_min=options.direct_min)
         try:
+            if options.mount:
+                cluster.mount(Path(options.mount))
             yield Prepared(root, cluster.registry, started_cluster=True)
         finally:
-            cluster.down()
+            cluster.down()  # unmounts first
 
 
 def _idle_server_cpu(pids: tuple[int, ...], seconds: float) -> float | None:

@@ -57,6 +57,13 @@ class Attributes(ClientCore):
         with self._lock:
             return self._stat_result(self._ns.getattr(self._open_file(fd).ino))
 
+    def stat_inodes(self, inos: list[int]) -> list[os.stat_result | None]:
+        """stat of several inodes by number, in one pipelined round (None: gone);
+        for listings that hand out attributes (a FUSE readdirplus)."""
+        with self._lock:
+            return [None if inode is None else self._stat_result(inode)
+                    for inode in self._ns.getattrs(inos)]
+
     def access(self, path: Any, mode: int, *, dir_fd: int | None = None,
                effective_ids: bool = False, follow_symlinks: bool = True) -> bool:
         mode = operator.index(mode)

@@ -14,6 +14,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,18 @@ def parent_of(path: str) -> str:
     return path.rsplit("/", 1)[0] or "/"
 
 
+@dataclass(frozen=True, slots=True)
+class InodeRef:
+    """An inode named by its number, accepted wherever a call takes an existing
+    path (stat, open, the attribute setters, readlink, link's source): for front
+    ends that address inodes, as the FUSE mount does, so that a rename elsewhere
+    cannot make the call act on another file. ``path`` is what the caller knows it
+    by; only a directory's matters (a descriptor opened on it lists that path)."""
+
+    ino: int
+    path: str = ""
+
+
 class ClientCore:
     """A connection to one cluster: engine, RPC, namespace, descriptors, identity."""
 
@@ -85,6 +98,8 @@ class ClientCore:
         self._fds = FdTable()
         self._lock = threading.RLock()  # one engine, one loop: calls take turns
         self.cwd = "/"
+        # Whom the calls act for, when not this process (see acting_for).
+        self._caller: tuple[Credentials, int] | None = None
         self.st_dev = zlib.crc32(str(self.registry.resolve()).encode())
         self.chunk_size = self.cluster.chunk_size
         # A cluster with a backend directory: called with every absolute path and the
@@ -118,10 +133,30 @@ class ClientCore:
 
     # -- identity and results ----------------------------------------------------------
 
-    @staticmethod
-    def _creds() -> Credentials:
+    def _creds(self) -> Credentials:
+        if self._caller is not None:
+            return self._caller[0]
         # Read each call: a process may change its ids (setuid) or groups.
         return Credentials.effective()
+
+    def _umask(self) -> int:
+        return self._caller[1] if self._caller is not None else current_umask()
+
+    @contextmanager
+    def acting_for(self, creds: Credentials, umask: int) -> Iterator[None]:
+        """Run the calls inside as another process would make them: permission
+        checks and new files' owners use ``creds``, new modes lose ``umask``. For
+        front ends serving other processes (the FUSE mount serves each request
+        for the process that made it). Their paths are built from names, not given
+        by the caller: only components are held to NAME_MAX, not the whole path to
+        PATH_MAX (the kernel held the caller's own path to it; a tree may be deeper
+        than PATH_MAX, reached by relative paths)."""
+        with self._lock:
+            previous, self._caller = self._caller, (creds, umask)
+            try:
+                yield
+            finally:
+                self._caller = previous
 
     def _stat_result(self, inode: Inode) -> os.stat_result:
         return inode.to_stat_result(self.st_dev, self.chunk_size)
@@ -156,10 +191,15 @@ class ClientCore:
         A trailing slash follows a final symlink, except for the calls that act on
         the name itself (rmdir, unlink, rename: ``slash_follows=False``), where
         Linux answers ENOTDIR for ``link/``."""
+        if isinstance(path, InodeRef):
+            inode = self._ns.getattr(path.ino, path)
+            # No parent is known by number; the calls that take an InodeRef (see
+            # there) never use it.
+            return path.path, Resolved(path.path, inode, inode)
         text = fspath_of(path, func, allow_fd)
         if text == "":
             raise os_error(errno.ENOENT, path)
-        too_long = check_name_lengths(text)
+        too_long = check_name_lengths(text, self._caller is None)
         if too_long is not None:
             raise os_error(too_long, path)
         absolute = text if text.startswith("/") else f"{self._base_dir(dir_fd, path)}/{text}"
@@ -186,7 +226,8 @@ class ClientCore:
         general path, which finds every error the way Linux does."""
         text = fspath_of(path, func)
         parent_text, _, name = text.rpartition("/")
-        if not name or name in (".", "..") or check_name_lengths(text) is not None:
+        if not name or name in (".", "..") or check_name_lengths(
+                text, self._caller is None) is not None:
             return None
         if text.startswith("/"):
             parent_abs = parent_text or "/"

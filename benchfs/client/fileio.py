@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchfs._native.engine import new_uninitialized_bytes
-from benchfs.client.core import TRANSFER_PIECE, ClientCore, current_umask
+from benchfs.client.core import TRANSFER_PIECE, ClientCore
 from benchfs.client.fdtable import OpenFile
 from benchfs.client.namespace import Resolved
 from benchfs.client.permissions import READ, WRITE
@@ -123,7 +123,7 @@ class FileIO(ClientCore):
         exclusive = bool(flags & os.O_EXCL)
         ino, wire, created, parent_touched = self._rpc.call(
             self._ns.rank_of_path(canonical), Op.CREATE, canonical,
-            mode & ~current_umask() & 0o7777, exclusive, os.geteuid(),
+            mode & ~self._umask() & 0o7777, exclusive, self._creds().uid,
             self._new_file_gid(parent), parent.ino, filename=path,
         )
         inode = Inode.from_wire(wire) if wire is not None else self._ns.getattr(ino, path)
@@ -159,22 +159,29 @@ class FileIO(ClientCore):
     def _create_file(self, path: str, parent: Inode, mode: int, filename: object) -> Inode:
         self._require(parent, WRITE | 1, filename)
         ino, wire, created, parent_touched = self._rpc.call(
-            self._ns.rank_of_path(path), Op.CREATE, path, mode & ~current_umask() & 0o7777,
-            False, os.geteuid(), self._new_file_gid(parent), parent.ino, filename=filename,
+            self._ns.rank_of_path(path), Op.CREATE, path, mode & ~self._umask() & 0o7777,
+            False, self._creds().uid, self._new_file_gid(parent), parent.ino, filename=filename,
         )
         if created and not parent_touched:
             self._touch_dir(parent)
         return Inode.from_wire(wire) if wire is not None else self._ns.getattr(ino, filename)
 
-    @staticmethod
-    def _new_file_gid(parent: Inode) -> int:
+    def _new_file_gid(self, parent: Inode) -> int:
         # A setgid directory hands its group down, as on Linux.
-        return parent.gid if parent.mode & stat.S_ISGID else os.getegid()
+        return parent.gid if parent.mode & stat.S_ISGID else self._creds().gid
 
     def close(self, fd: int) -> None:
         fd = operator.index(fd)
         with self._lock:
             self._close_locked(fd)
+
+    def flush(self, fd: int) -> None:
+        """Publish the size and mtime this client's writes gave (as close does)
+        without closing: a FUSE flush, sent at each close(2) of a descriptor whose
+        open file may live on in a dup or a mapping."""
+        with self._lock:
+            self._open_file(fd)
+            self._publish_sizes()
 
     def _close_locked(self, fd: int) -> None:
         self._publish_sizes()

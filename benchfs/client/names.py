@@ -20,7 +20,7 @@ import os
 import stat
 from typing import Any
 
-from benchfs.client.core import ClientCore, current_umask, parent_of, wants_bytes
+from benchfs.client.core import ClientCore, parent_of, wants_bytes
 from benchfs.client.namespace import Resolved
 from benchfs.client.permissions import EXECUTE, READ, WRITE, may_delete_from, permitted
 from benchfs.core.errors import os_error
@@ -50,13 +50,12 @@ class Names(ClientCore):
             self._require(resolved.parent, WRITE | EXECUTE, path)
             self._transaction(
                 self._ns.rank_of_path(resolved.path), Op.MKDIR_TX, resolved.path,
-                mode & ~current_umask() & 0o7777, os.geteuid(), self._new_gid(resolved.parent),
+                mode & ~self._umask() & 0o7777, self._creds().uid, self._new_gid(resolved.parent),
                 resolved.parent.ino, filename=path,
             )
 
-    @staticmethod
-    def _new_gid(parent: Inode) -> int:
-        return parent.gid if parent.mode & stat.S_ISGID else os.getegid()
+    def _new_gid(self, parent: Inode) -> int:
+        return parent.gid if parent.mode & stat.S_ISGID else self._creds().gid
 
     def rmdir(self, path: Any, *, dir_fd: int | None = None) -> None:
         with self._lock:
@@ -157,8 +156,23 @@ class Names(ClientCore):
                 raise os_error(errno.ENOENT, src, dst)
             self._require(resolved.parent, WRITE | EXECUTE, dst)
             self._rpc.call(self._ns.rank_of_path(resolved.path), Op.SYMLINK, target,
-                           resolved.path, os.geteuid(), self._new_gid(resolved.parent),
+                           resolved.path, self._creds().uid, self._new_gid(resolved.parent),
                            filename=src, filename2=dst)
+            self._touch_dir(resolved.parent)
+
+    def make_node(self, path: Any, mode: int, device: int = 0) -> None:
+        """A FIFO, socket or device node (``mode`` holds the type): an inode only,
+        for the FUSE mount, where the kernel of the node that opens one makes the
+        object. The os-like API has no mknod or mkfifo (see benchfs.__init__)."""
+        with self._lock:
+            _, resolved = self._resolve(path, "mknod", follow=False, must_exist=False,
+                                        slash_follows=False)
+            if resolved.inode is not None:
+                raise os_error(errno.EEXIST, path)
+            self._require(resolved.parent, WRITE | EXECUTE, path)
+            self._rpc.call(self._ns.rank_of_path(resolved.path), Op.MKNOD, resolved.path,
+                           stat.S_IFMT(mode) | (mode & ~self._umask() & 0o7777), device,
+                           self._creds().uid, self._new_gid(resolved.parent), filename=path)
             self._touch_dir(resolved.parent)
 
     def readlink(self, path: Any, *, dir_fd: int | None = None) -> Any:

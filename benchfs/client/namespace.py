@@ -108,6 +108,12 @@ class Namespace:
         wire = self._rpc.call(self.rank_of_inode(ino), Op.GETATTR, ino, filename=filename)
         return Inode.from_wire(wire)
 
+    def getattrs(self, inos: list[int]) -> list[Inode | None]:
+        """The attributes of several inodes in one pipelined round (None: gone)."""
+        self._before_reading()
+        return [None if wire is None else Inode.from_wire(wire) for wire in self._ask(
+            [(self.rank_of_inode(ino), Op.GETATTR, ino) for ino in inos])]
+
     def _fetch(self, paths: Iterable[str]) -> dict[str, Inode | None]:
         """Look up several paths in one pipelined round (None: missing)."""
         wanted = list(dict.fromkeys(paths))

@@ -154,9 +154,10 @@ def ancestors(path: str) -> list[str]:
     return result
 
 
-def check_name_lengths(path: str) -> int | None:
+def check_name_lengths(path: str, whole_path: bool = True) -> int | None:
     """``errno.ENAMETOOLONG`` when a component exceeds NAME_MAX bytes or the whole path
-    exceeds PATH_MAX - 1 bytes (file-system encoded), else None.
+    exceeds PATH_MAX - 1 bytes (file-system encoded), else None. ``whole_path`` False
+    checks the components only.
 
     Call it on the caller's path before normalisation: Linux checks what it was given,
     including components that ``..`` would later remove.
@@ -164,7 +165,7 @@ def check_name_lengths(path: str) -> int | None:
     if len(path) <= NAME_MAX // 4:
         return None  # no character encodes to more than 4 bytes
     encoded = os.fsencode(path)
-    if len(encoded) > PATH_MAX - 1:
+    if whole_path and len(encoded) > PATH_MAX - 1:
         return errno.ENAMETOOLONG
     if any(len(component) > NAME_MAX for component in encoded.split(b"/")):
         return errno.ENAMETOOLONG

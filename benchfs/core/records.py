@@ -63,7 +63,7 @@ class Inode:
     atime_ns: int
     mtime_ns: int
     ctime_ns: int
-    target: str | None = None  # symlink target
+    target: str | None = None  # symlink target; a device node's number, in decimal
     inline: bytes | None = None  # small-file contents kept in the record (D8)
 
     def to_wire(self) -> list[object]:
@@ -103,6 +103,8 @@ class Inode:
         a_s, a_ns = divmod(self.atime_ns, _NS_PER_S)
         m_s, m_ns = divmod(self.mtime_ns, _NS_PER_S)
         c_s, c_ns = divmod(self.ctime_ns, _NS_PER_S)
+        is_device = stat.S_ISCHR(self.mode) or stat.S_ISBLK(self.mode)
+        rdev = int(self.target) if is_device and self.target else 0
         # The float times are computed as CPython's fill_time does (sec + nsec * 1e-9),
         # so they compare equal to what os.stat gives for the same timestamps.
         return os.stat_result(
@@ -111,6 +113,6 @@ class Inode:
                 a_s, m_s, c_s,
                 a_s + a_ns * 1e-9, m_s + m_ns * 1e-9, c_s + c_ns * 1e-9,
                 self.atime_ns, self.mtime_ns, self.ctime_ns,
-                blksize, blocks, 0,
+                blksize, blocks, rdev,
             )
         )

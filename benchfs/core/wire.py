@@ -119,6 +119,7 @@ class Op(enum.IntEnum):
     TX_STEP = 45  # server to server: one step of a transaction, applied once per key
     TX_FORGET = 46  # server to server: a transaction finished, drop its step results
     MKDIR_TX = 47  # a directory and its parent's link, to the server of the new name
+    MKNOD = 48  # a FIFO, socket or device node: an inode only (the FUSE mount's mknod)
 
 
 class SignedInt(int):
@@ -175,6 +176,7 @@ REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
     Op.TX_FORGET: (("txid", int),),
     Op.MKDIR_TX: (("path", str), ("mode", int), ("uid", int), ("gid", int), ("parent_ino", int),
                   ("wait_ms", int)),
+    Op.MKNOD: (("path", str), ("mode", int), ("rdev", int), ("uid", int), ("gid", int)),
 }
 
 PATH_FIELDS = frozenset({"path", "src", "dst"})

@@ -23,7 +23,7 @@ from benchfs.server.wal import WALError
 
 # Requests that make the metadata grow (a new name, small-file data), and for the
 # naming ones the argument that holds the new name.
-_NEW_NAME_ARG = {Op.CREATE: 0, Op.SYMLINK: 1}
+_NEW_NAME_ARG = {Op.CREATE: 0, Op.SYMLINK: 1, Op.MKNOD: 0}
 _GROWING = {*_NEW_NAME_ARG, Op.INLINE_WRITE}
 # Store methods run for transactions that add the name in their first argument.
 _NEW_NAME_METHODS = frozenset({"add_entry", "make_directory"})
@@ -47,6 +47,7 @@ class RequestHandlers:
             Op.LOOKUP: self._lookup,
             Op.CREATE: self._create,
             Op.SYMLINK: lambda *args: store.symlink(*args).to_wire(),
+            Op.MKNOD: lambda *args: store.mknod(*args).to_wire(),
             Op.READDIR: self._readdir,
             Op.GETATTR: lambda ino: store.getattr(ino).to_wire(),
             Op.SETATTR: lambda ino, changes: store.setattr(ino, changes).to_wire(),

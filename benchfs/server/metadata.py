@@ -312,6 +312,17 @@ class MetadataStore(TransactionState):
         return self._create_unique(path, stat.S_IFLNK | 0o777, uid, gid, nlink=1, target=target)
 
     @journaled
+    def mknod(self, path: str, mode: int, rdev: int, uid: int, gid: int) -> Inode:
+        """A FIFO, socket or device node. Only the inode lives here (a device's
+        number in its target field); the kernel that opens it makes the object."""
+        file_type = stat.S_IFMT(mode)
+        if file_type not in (stat.S_IFIFO, stat.S_IFSOCK, stat.S_IFCHR, stat.S_IFBLK):
+            raise MetadataError(errno.EINVAL)
+        is_device = file_type in (stat.S_IFCHR, stat.S_IFBLK)
+        return self._create_unique(path, file_type | (mode & 0o7777), uid, gid, nlink=1,
+                                   target=str(rdev) if is_device else None)
+
+    @journaled
     def add_entry(self, path: str, ino: int, file_type: int,
                   replace: bool) -> list[int] | None:
         """Point ``path`` at an existing inode; returns the [ino, type] it replaced."""

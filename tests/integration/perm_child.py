@@ -30,7 +30,12 @@ def main() -> None:
     os.setgid(GID)
     os.setuid(UID)
     sides = {"benchfs": (client, "/perm"), "os": (os, local_root)}
-    for name, args, kwargs in json.loads(ops_json):
+    run_ops(sides, json.loads(ops_json))
+
+
+def run_ops(sides: dict[str, tuple[object, str]], ops: list[list[object]]) -> None:
+    """Try each operation on every side; print one JSON line of outcomes per op."""
+    for name, args, kwargs in ops:
         row = {}
         for side, (api, root) in sides.items():
             real_args = [

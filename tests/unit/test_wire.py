@@ -211,6 +211,7 @@ def test_every_op_round_trips_an_example() -> None:
         Op.TX_STEP: (2**62, 1, "adjust", b"\x94\x07\xff\xc2\xc2"),
         Op.TX_FORGET: (2**62,),
         Op.MKDIR_TX: ("/d", 0o755, 0, 0, 1, 4000),
+        Op.MKNOD: ("/fifo", 0o10644, 0, 0, 0),
     }
     assert set(examples) == set(REQUEST_FIELDS)
     for op, args in examples.items():

@@ -1,0 +1,1 @@
+"""The FUSE mount: benchfs for every program, over the one Client (docs/fuse.md)."""
