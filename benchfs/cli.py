@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 from loguru import logger
 
@@ -19,8 +20,20 @@ from benchfs.bench.options import (
     BenchOptions,
     size_text,
 )
+from benchfs.config import LOG_LEVELS, RULES, ConfigError, check
 from benchfs.registry import DEFAULT_CHUNK_SIZE
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
+
+# A setting's name as typed on the command line, for ConfigError messages.
+_OPTION_LABELS = {name: "--" + name.replace("_", "-") for name in RULES}
+_OPTION_LABELS["log_level"] = "--log-level (or BENCHFS_LOG_LEVEL)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (no usage block): `benchfs serve: ...`."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
 
 
 def _size(text: str) -> int:
@@ -132,7 +145,7 @@ def _name_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_bench_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     bench = commands.add_parser(
         "bench", help="IOR/mdtest-style phases on benchfs against plain os and fio",
         description="Start a local cluster (unless --registry), run the IO500-shaped phases "
@@ -175,8 +188,10 @@ def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="benchfs", description=__doc__)
-    parser.add_argument("--log-level", default=os.environ.get("BENCHFS_LOG_LEVEL", "INFO"))
+    parser = _Parser(prog="benchfs", description=__doc__)
+    parser.add_argument("--log-level", default=os.environ.get("BENCHFS_LOG_LEVEL", "INFO"),
+                        type=str.upper, choices=LOG_LEVELS,
+                        help="default: $BENCHFS_LOG_LEVEL, else INFO")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run one server")
@@ -216,8 +231,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.log_level)
-    return int(args.func(args))
+    try:
+        # argparse checks choices only of typed values, not of the default from
+        # the environment.
+        check("log_level", args.log_level)
+        _setup_logging(args.log_level)
+        return int(args.func(args))
+    except ConfigError as error:
+        # A bad setting is the user's to fix: one line, before anything started.
+        print(f"benchfs {args.command}: {error.relabel(_OPTION_LABELS)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

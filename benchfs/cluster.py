@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchfs.auth import create_secret
+from benchfs.config import check_all
 from benchfs.registry import (
     DEFAULT_CHUNK_SIZE,
     ClusterConfig,
@@ -56,10 +58,13 @@ class LocalCluster:
         (`serve --direct-min`; 0: all buffered).
         ``permissions``: clients enforce mode bits and ownership (off: trusted scratch).
         """
+        check_all(servers=servers, chunk_size=chunk_size, transport=transport, spin_us=spin_us,
+                  direct_min=direct_min)
         if self.running():
             raise RuntimeError(f"a cluster is already running in {self.root}")
         # A local cluster talks over loopback; clients adopt these from cluster.json.
         ucx_env = {"UCX_TLS": transport, "UCX_NET_DEVICES": "lo"}
+        create_secret(self.registry)
         write_cluster_config(self.registry,
                              ClusterConfig(servers, chunk_size, ucx_env, permissions))
         (self.root / "logs").mkdir(parents=True, exist_ok=True)

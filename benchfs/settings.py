@@ -6,25 +6,21 @@
 | BENCHFS_TIMEOUT         | seconds before a call to a silent server fails        | 5       |
 | BENCHFS_MD_CACHE_TTL    | seconds a looked-up directory is trusted (0: never)   | 1       |
 | BENCHFS_SPIN_US         | µs the engine busy-polls before sleeping              | 100     |
+| BENCHFS_INSECURE        | 1: accept a registry secret others can read           | 0       |
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
+from benchfs.config import ConfigError, check_fields, parse_number
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
-    if value < 0:
-        raise ValueError(f"{name}={raw!r} must not be negative")
-    return value
+# Environment variable -> the ClientSettings field it sets.
+ENV_FIELDS = {"BENCHFS_TIMEOUT": "timeout", "BENCHFS_MD_CACHE_TTL": "metadata_ttl",
+              "BENCHFS_SPIN_US": "spin_us", "BENCHFS_INSECURE": "insecure"}
+_ENV_LABELS = {field: f"environment variable {var}" for var, field in ENV_FIELDS.items()}
 
 
 # Long enough to catch a metadata reply (a Python handler takes tens of µs) without
@@ -44,14 +40,36 @@ class ClientSettings:
     timeout: float = 5.0
     metadata_ttl: float = 1.0
     spin_us: int = DEFAULT_SPIN_US
+    # Accept a registry secret that other users can read (it then proves nothing).
+    insecure: bool = False
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     @classmethod
     def from_env(cls) -> ClientSettings:
-        return cls(
-            timeout=_env_float("BENCHFS_TIMEOUT", cls.timeout),
-            metadata_ttl=_env_float("BENCHFS_MD_CACHE_TTL", cls.metadata_ttl),
-            spin_us=int(_env_float("BENCHFS_SPIN_US", cls.spin_us)),
-        )
+        """The settings from BENCHFS_* variables; ConfigError naming the variable."""
+        values: dict[str, Any] = {}
+        try:
+            for var, name in ENV_FIELDS.items():
+                raw = os.environ.get(var, "")
+                if raw == "":
+                    continue
+                if name == "insecure":
+                    values[name] = _env_flag(raw)
+                else:
+                    values[name] = parse_number(name, raw, integer=name == "spin_us")
+            return cls(**values)
+        except ConfigError as error:
+            raise error.relabel(_ENV_LABELS) from None
+
+
+def _env_flag(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "false", "no"):
+        return False
+    raise ConfigError("insecure", raw, "must be 1 or 0")
 
 
 def registry_from_env() -> str:

@@ -29,6 +29,12 @@
 #define BFS_OP_FSYNC 3 /* fsync (offset=1: fdatasync) chunk file of ino */
 #define BFS_OP_FIRST_PYTHON 16
 #define BFS_OP_MAX 255
+/* With require_auth, the only opcodes served on a connection until Python
+ * called bfs_conn_authenticate (benchfs.auth: the mutual challenge-response),
+ * and the largest body they may carry. */
+#define BFS_OP_HELLO 31
+#define BFS_OP_HELLO_PROVE 64
+#define BFS_PREAUTH_MAX_BODY 512
 
 /* Fixed wire header, sent as the UCX AM header. Little-endian host order. */
 typedef struct {
@@ -88,6 +94,8 @@ typedef struct {
     int o_direct;             /* chunk files with O_DIRECT, any alignment (bfs_direct.h) */
     uint32_t direct_min;      /* o_direct 0: aligned transfers this large use O_DIRECT
                                  (0: none; see bfs_disk.h) */
+    int require_auth;         /* 1: serve nothing but the hello opcodes on a connection
+                                 until bfs_conn_authenticate; refused frames get EACCES */
 } bfs_config_t;
 
 typedef struct bfs_engine bfs_engine_t;
@@ -147,6 +155,10 @@ int bfs_call(bfs_engine_t *eng, uint64_t conn, uint32_t opcode, uint64_t ino, ui
 /* Frees the data of a REPLY event that had no recv_buf. */
 void bfs_event_release(bfs_engine_t *eng, void *data);
 
+/* Marks a connection whose peer proved the cluster secret: from now on every
+ * opcode is served on it (require_auth). */
+int bfs_conn_authenticate(bfs_engine_t *eng, uint64_t conn);
+
 /* Chunk files, for the Python handlers of truncate and remove. */
 int bfs_chunk_truncate(bfs_engine_t *eng, uint64_t ino, uint64_t size);
 int bfs_chunk_remove(bfs_engine_t *eng, uint64_t ino);
@@ -157,6 +169,7 @@ int bfs_chunk_remove(bfs_engine_t *eng, uint64_t ino);
 typedef struct {
     uint64_t requests_in, replies_out, bulk_bytes_written, bulk_bytes_read;
     uint64_t malformed, sleeps, wakeups, pool_misses, direct_ops;
+    uint64_t unauthenticated; /* frames refused before the hello succeeded */
 } bfs_stats_t;
 void bfs_get_stats(bfs_engine_t *eng, bfs_stats_t *out);
 /* CDEF-END */

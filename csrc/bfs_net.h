@@ -34,6 +34,7 @@ typedef struct bfs_conn {
     bfs_list_t pending;     /* client requests waiting on this connection */
     bfs_list_t failed_link; /* on net->failed while FAILED */
     void *close_req;        /* the endpoint close in progress, while CLOSING */
+    int authenticated;      /* the peer proved the cluster secret (require_auth) */
 } bfs_conn_t;
 
 typedef struct bfs_net {

@@ -156,6 +156,28 @@ static void reject(bfs_engine_t *eng, bfs_conn_t *conn, const bfs_wire_header_t 
         bfs_server_reply_error(eng, conn->id, h, EINVAL);
 }
 
+/* Before its hello succeeded, a connection may send only the hello opcodes,
+ * with small bodies: anything else is refused unread (a rendezvous payload is
+ * never received, no chunk file is touched) and answered EACCES. */
+static int refused_before_hello(bfs_engine_t *eng, const bfs_conn_t *conn,
+                                const bfs_wire_header_t *h, size_t length)
+{
+    if (!eng->cfg.require_auth || conn->authenticated)
+        return 0;
+    return !((h->opcode == BFS_OP_HELLO || h->opcode == BFS_OP_HELLO_PROVE) &&
+             length <= BFS_PREAUTH_MAX_BODY);
+}
+
+int bfs_conn_authenticate(bfs_engine_t *eng, uint64_t conn_id)
+{
+    bfs_conn_t *c = bfs_net_conn(&eng->net, conn_id);
+
+    if (!c || c->state != BFS_CONN_OPEN)
+        return -ENOTCONN;
+    c->authenticated = 1;
+    return 0;
+}
+
 /* Returning UCS_OK for a rendezvous frame we did not start receiving makes
  * UCX drop it and complete the sender's send; a started receive keeps the
  * descriptor alive on its own (ucp_am_recv_callback_t docs). */
@@ -174,6 +196,11 @@ ucs_status_t bfs_server_on_request(void *arg, const void *header, size_t header_
         bad = BFS_BAD_REQ_ID; /* no way to answer it */
     if (bad) {
         reject(eng, conn, &h, bad);
+        return UCS_OK;
+    }
+    if (refused_before_hello(eng, conn, &h, length)) {
+        eng->stats.unauthenticated++;
+        bfs_server_reply_error(eng, conn->id, &h, EACCES);
         return UCS_OK;
     }
     eng->stats.requests_in++;

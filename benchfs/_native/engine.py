@@ -47,6 +47,9 @@ class _Lib(Protocol):
     BFS_WIRE_MAGIC: int
     BFS_WIRE_VERSION: int
     BFS_MAX_BULK_LEN: int
+    BFS_OP_HELLO: int
+    BFS_OP_HELLO_PROVE: int
+    BFS_PREAUTH_MAX_BODY: int
 
     def bfs_config_default(self, cfg: Any) -> None: ...
     def bfs_engine_create(self, cfg: Any, out: Any) -> int: ...
@@ -68,6 +71,7 @@ class _Lib(Protocol):
         body: Any, body_len: int, recv_buf: Any, recv_cap: int, timeout_ms: int, out: Any,
     ) -> int: ...
     def bfs_event_release(self, eng: Any, data: Any) -> None: ...
+    def bfs_conn_authenticate(self, eng: Any, conn: int) -> int: ...
     def bfs_chunk_truncate(self, eng: Any, ino: int, size: int) -> int: ...
     def bfs_chunk_remove(self, eng: Any, ino: int) -> int: ...
     def bfs_get_stats(self, eng: Any, out: Any) -> None: ...
@@ -89,6 +93,7 @@ OP_MAX: Final = lib.BFS_OP_MAX
 WIRE_MAGIC: Final = lib.BFS_WIRE_MAGIC
 WIRE_VERSION: Final = lib.BFS_WIRE_VERSION
 MAX_BULK_LEN: Final = lib.BFS_MAX_BULK_LEN
+PREAUTH_MAX_BODY: Final = lib.BFS_PREAUTH_MAX_BODY
 HEADER_SIZE: Final[int] = ffi.sizeof("bfs_wire_header_t")
 
 
@@ -141,6 +146,8 @@ class EngineConfig:
     err_mode_peer: bool = field(default=bool(_DEFAULTS.err_mode_peer))
     o_direct: bool = field(default=bool(_DEFAULTS.o_direct))
     direct_min: int = field(default=_DEFAULTS.direct_min)
+    # Serve nothing but the hello on a connection until ``Engine.authenticate``.
+    require_auth: bool = field(default=bool(_DEFAULTS.require_auth))
 
 
 class Event:
@@ -334,6 +341,10 @@ class Engine:
         """Answer a REQUEST event (exactly once); the body is copied."""
         body_c = ffi.from_buffer(body)
         _check(lib.bfs_reply(self._handle(), handle, status, body_c, len(body_c)))
+
+    def authenticate(self, conn: int) -> None:
+        """The peer on ``conn`` proved the cluster secret: serve it everything."""
+        _check(lib.bfs_conn_authenticate(self._handle(), conn))
 
     def chunk_truncate(self, ino: int, size: int) -> None:
         _check(lib.bfs_chunk_truncate(self._handle(), ino, size))

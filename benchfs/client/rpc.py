@@ -18,6 +18,8 @@ from typing import Any
 from loguru import logger
 
 from benchfs._native.engine import Engine, Event, EventKind
+from benchfs.auth import Secret
+from benchfs.auth.peer import hello
 from benchfs.core.errors import os_error
 from benchfs.core.wire import Op, decode_reply, encode_request
 from benchfs.registry import read_server
@@ -54,10 +56,11 @@ class Request:
 class Rpc:
     """Sends requests to the servers of one cluster and collects their replies."""
 
-    def __init__(self, engine: Engine, registry: Path, timeout: float) -> None:
+    def __init__(self, engine: Engine, registry: Path, timeout: float, secret: Secret) -> None:
         self._engine = engine
         self._registry = registry
         self.timeout = timeout
+        self._secret = secret
         self._conns: dict[int, int] = {}  # server rank -> engine connection id
         self._rank_of_conn: dict[int, int] = {}
         self._replies: dict[int, Event] = {}  # req_id -> reply not yet collected
@@ -73,6 +76,11 @@ class Rpc:
         if entry is None:
             raise os_error(errno.ENOTCONN)
         conn = self._engine.connect(entry.host, entry.port)
+        try:
+            hello(self._engine, conn, self._secret, self.timeout, self._absorb)
+        except BaseException:
+            self._engine.disconnect(conn)
+            raise
         self._conns[rank] = conn
         self._rank_of_conn[conn] = rank
         return conn

@@ -19,14 +19,18 @@ from types import FrameType
 from loguru import logger
 
 from benchfs._native.engine import Engine, EngineConfig, Event, EventKind
+from benchfs.auth import create_secret, load_secret
+from benchfs.auth.gate import Gate
+from benchfs.config import ConfigError, check_fields
 from benchfs.registry import (
     DEFAULT_CHUNK_SIZE,
     ClusterConfig,
     ServerEntry,
+    check_rank,
+    create_cluster_config,
     publish_server,
     read_cluster_config,
     withdraw_server,
-    write_cluster_config,
 )
 from benchfs.server.faults import Faults
 from benchfs.server.handlers import RequestHandlers
@@ -56,12 +60,21 @@ class ServerOptions:
     spin_us: int = DEFAULT_SPIN_US
     o_direct: bool = False
     direct_min: int = DEFAULT_DIRECT_MIN
+    insecure: bool = False  # accept a registry secret others can read (benchfs.auth)
+    metrics_port: int | None = None  # Prometheus text on 127.0.0.1:port (benchfs.metrics)
+    metrics: bool = True  # count requests (off: to measure what counting costs)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 class Server:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
+        # The first server of a cluster creates its secret (benchfs.auth).
+        create_secret(options.registry)
         self.cluster = self._cluster_config()
+        secret = load_secret(options.registry, self.cluster.cluster_id, options.insecure)
         where = Placement(self.cluster.servers)
         options.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = Engine(EngineConfig(
@@ -69,8 +82,9 @@ class Server:
             data_dir=str(options.data_dir), spin_us=options.spin_us,
             pool_buf_size=self.cluster.chunk_size, o_direct=options.o_direct,
             direct_min=options.direct_min,
-            err_mode_peer=self.cluster.peer_errors,
+            err_mode_peer=self.cluster.peer_errors, require_auth=True,
         ))
+        self.gate = Gate(self.engine, secret)
         self.wal = WriteAheadLog(options.data_dir / "meta")
         self.store = MetadataStore(options.rank, where.of_path("/") == options.rank,
                                    journal=self.wal.append)
@@ -84,24 +98,26 @@ class Server:
                                         lambda: self.wal.short_of_space)
         self.faults = Faults.from_env(self.wal.flush)
         self.coordinator = Coordinator(options.rank, where, self.store, self.handlers,
-                                       self.engine, options.registry, self.faults)
+                                       self.engine, options.registry, self.faults, secret)
         self.coordinator.resume()
         self._stopping = False
         self._next_compaction = 0.0  # monotonic time before which compaction waits
 
     def _cluster_config(self) -> ClusterConfig:
         """The cluster's shape: from the registry, or created by the first server."""
-        registry = self.options.registry
+        options = self.options
         try:
-            config = read_cluster_config(registry)
+            config = read_cluster_config(options.registry)
         except FileNotFoundError:
-            config = ClusterConfig(
-                servers=self.options.servers,
-                chunk_size=self.options.chunk_size or DEFAULT_CHUNK_SIZE,
-            )
-            write_cluster_config(registry, config)
-        if not 0 <= self.options.rank < config.servers:
-            raise ValueError(f"rank {self.options.rank} outside a cluster of {config.servers}")
+            config = ClusterConfig(servers=options.servers,
+                                   chunk_size=options.chunk_size or DEFAULT_CHUNK_SIZE)
+            check_rank(options.rank, config.servers)
+            # Ranks started together race to create it: one wins, all use its record.
+            config = create_cluster_config(options.registry, config)
+        check_rank(options.rank, config.servers)
+        if options.chunk_size is not None and options.chunk_size != config.chunk_size:
+            raise ConfigError("chunk_size", options.chunk_size,
+                              f"differs from the registry's chunk_size {config.chunk_size}")
         return config
 
     def _request_stop(self, signum: int, _frame: FrameType | None) -> None:
@@ -140,7 +156,9 @@ class Server:
         for event in events:
             if event.kind == EventKind.REQUEST:
                 body = event.payload or b""
-                if event.opcode in Coordinator.OPS:
+                if event.opcode in Gate.OPS:
+                    self.gate.handle(event)
+                elif event.opcode in Coordinator.OPS:
                     self.coordinator.begin(event.req_id, event.opcode, body)
                 else:
                     replies.append((event.req_id, *self.handlers.handle(event.opcode, body)))
@@ -199,4 +217,5 @@ class Server:
                            event.status, event.conn)
         elif event.kind == EventKind.CONN_ERROR:
             logger.debug("peer {} went away", event.conn)
+            self.gate.forget(event.conn)
             self.coordinator.on_conn_error(event.conn)
