@@ -12,6 +12,7 @@ from typing import NoReturn
 
 from loguru import logger
 
+from benchfs.auth.secret import INSECURE_COST
 from benchfs.bench.options import (
     DEFAULT_TRANSFER_SIZES,
     FAMILIES,
@@ -76,9 +77,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     options = ServerOptions(
         data_dir=Path(args.data_dir) if rank is None or args.rank is not None
         else Path(args.data_dir) / str(rank),
-        registry=Path(args.registry), rank=rank or 0, servers=args.servers or size or 1,
+        registry=Path(args.registry), rank=rank or 0,
+        servers=args.servers if args.servers is not None else size or 1,
         host=args.host, port=args.port, chunk_size=args.chunk_size, spin_us=args.spin_us,
-        o_direct=args.o_direct, direct_min=args.direct_min,
+        o_direct=args.o_direct, direct_min=args.direct_min, insecure=args.insecure,
+        metrics_port=args.metrics_port, metrics=args.metrics,
     )
     Server(options).run()
     return 0
@@ -90,7 +93,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     cluster = LocalCluster(Path(args.dir).resolve())
     if args.action == "up":
         cluster.up(args.servers, args.chunk_size, args.transport, args.spin_us, args.o_direct,
-                   args.permissions, args.direct_min)
+                   args.permissions, args.direct_min, insecure=args.insecure,
+                   metrics_port=args.metrics_port, metrics=args.metrics)
         print(f"export BENCHFS_REGISTRY={cluster.registry}")
     elif args.action == "down":
         cluster.down()
@@ -135,6 +139,18 @@ def _add_direct_min(parser: argparse.ArgumentParser) -> None:
                         help="servers move block-aligned transfers of at least this size with "
                              "O_DIRECT and smaller ones through the page cache; 0: all "
                              "buffered (default: %(default)s bytes)")
+
+
+def _add_operating_options(parser: argparse.ArgumentParser, per_server: str) -> None:
+    """The secret's and the metrics' options of `serve` and `cluster up`."""
+    parser.add_argument("--insecure", action=argparse.BooleanOptionalAction, default=False,
+                        help="accept a registry secret that other users can read; then "
+                             f"{INSECURE_COST} (default: %(default)s)")
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help=f"serve Prometheus metrics on 127.0.0.1:PORT{per_server}")
+    parser.add_argument("--metrics", action=argparse.BooleanOptionalAction, default=True,
+                        help="count requests for `benchfs stats` and Prometheus; "
+                             "--no-metrics to measure what counting costs (default: %(default)s)")
 
 
 def _size_list(text: str) -> tuple[int, ...]:
@@ -208,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="store all chunk data with O_DIRECT, bypassing the page cache "
                             "(default: %(default)s)")
     _add_direct_min(serve)
+    _add_operating_options(serve, "")
     serve.set_defaults(func=cmd_serve)
 
     cluster = commands.add_parser("cluster", help="start/stop a local cluster")
@@ -223,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--permissions", action=argparse.BooleanOptionalAction, default=True,
                          help="enforce mode bits and ownership; --no-permissions for "
                               "trusted scratch (default: %(default)s)")
+    _add_operating_options(cluster, "+RANK (one port per server)")
     cluster.set_defaults(func=cmd_cluster)
 
     _add_bench_parser(commands)

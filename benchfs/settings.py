@@ -15,12 +15,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from benchfs.config import ConfigError, check_fields, parse_number
+from benchfs.config import ConfigError, check, check_fields, parse_number
 
 # Environment variable -> the ClientSettings field it sets.
 ENV_FIELDS = {"BENCHFS_TIMEOUT": "timeout", "BENCHFS_MD_CACHE_TTL": "metadata_ttl",
               "BENCHFS_SPIN_US": "spin_us", "BENCHFS_INSECURE": "insecure"}
-_ENV_LABELS = {field: f"environment variable {var}" for var, field in ENV_FIELDS.items()}
 
 
 # Long enough to catch a metadata reply (a Python handler takes tens of µs) without
@@ -50,18 +49,20 @@ class ClientSettings:
     def from_env(cls) -> ClientSettings:
         """The settings from BENCHFS_* variables; ConfigError naming the variable."""
         values: dict[str, Any] = {}
-        try:
-            for var, name in ENV_FIELDS.items():
-                raw = os.environ.get(var, "")
-                if raw == "":
-                    continue
+        for var, name in ENV_FIELDS.items():
+            raw = os.environ.get(var, "")
+            if raw == "":
+                continue
+            try:
                 if name == "insecure":
                     values[name] = _env_flag(raw)
                 else:
                     values[name] = parse_number(name, raw, integer=name == "spin_us")
-            return cls(**values)
-        except ConfigError as error:
-            raise error.relabel(_ENV_LABELS) from None
+                check(name, values[name])
+            except ConfigError as error:
+                # Named and shown as the user typed it.
+                raise ConfigError(f"environment variable {var}", raw, error.allowed) from None
+        return cls(**values)
 
 
 def _env_flag(raw: str) -> bool:
