@@ -46,12 +46,12 @@ class ClientHello:
 
     def __init__(self, secret: Secret) -> None:
         self._secret = secret
-        self._nonce = os.urandom(NONCE_SIZE)
+        self.nonce = os.urandom(NONCE_SIZE)
         self._server_nonce: bytes | None = None
 
     def request(self) -> bytes:
         """The HELLO body."""
-        return encode_request(Op.HELLO, self._nonce, f"{socket.gethostname()}:{os.getpid()}")
+        return encode_request(Op.HELLO, self.nonce, f"{socket.gethostname()}:{os.getpid()}")
 
     def prove(self, status: int, body: bytes) -> bytes:
         """The HELLO_PROVE body, from the server's answer to HELLO; HelloRefused
@@ -59,12 +59,12 @@ class ClientHello:
         if status:
             raise _refused(f"the server answered {errno.errorcode.get(status, status)}")
         server_nonce, server_proof = _nonce_and_proof(body)
-        expected = proof(self._secret, b"server", self._nonce, server_nonce)
+        expected = proof(self._secret, b"server", self.nonce, server_nonce)
         if not hmac.compare_digest(server_proof, expected):
             raise _refused("the server does not know the cluster secret")
         self._server_nonce = server_nonce
         return encode_request(Op.HELLO_PROVE,
-                              proof(self._secret, b"client", self._nonce, server_nonce))
+                              proof(self._secret, b"client", self.nonce, server_nonce))
 
     @staticmethod
     def accepted(status: int) -> None:

@@ -155,7 +155,8 @@ class RequestHandlers:
     def _seek(self, ino: int, offset: int, data: bool) -> int | None:
         """lseek SEEK_DATA/SEEK_HOLE in our chunk file; None when past its data."""
         try:
-            fd = os.open(os.path.join(self._data_dir, "chunks", f"{ino:016x}"), os.O_RDONLY)
+            fd = os.open(os.path.join(self._data_dir, "chunks", f"{ino:016x}"),
+                         os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:
             return None
         try:
