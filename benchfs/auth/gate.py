@@ -19,6 +19,7 @@ from benchfs._native.engine import Engine, Event
 from benchfs.auth.proofs import NONCE_SIZE, proof
 from benchfs.auth.secret import Secret
 from benchfs.core.wire import MalformedFrame, Op, decode_request, encode_reply
+from benchfs.server.throttle import ThrottledWarning
 
 # Hellos begun and not yet proved, one per connection: a peer that never sends its
 # proof cannot make this grow past the bound (the oldest is closed).
@@ -33,6 +34,7 @@ class Gate:
         self._secret = secret
         self._pending: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()  # conn -> nonces
         self.refused = 0  # hellos that failed (the engine counts the other refusals)
+        self._warning = ThrottledWarning()
 
     def handle(self, event: Event) -> None:
         """Answer a HELLO or HELLO_PROVE request (replies at once: nothing to log)."""
@@ -73,7 +75,7 @@ class Gate:
 
     def _refuse(self, event: Event, reason: str) -> None:
         self.refused += 1
-        logger.warning("refused connection {}: {}", event.conn, reason)
+        self._warning("refused connection {}: {}", event.conn, reason)
         self._pending.pop(event.conn, None)
         self._engine.reply(event.req_id, errno.EACCES)
         self._close(event.conn)

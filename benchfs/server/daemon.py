@@ -36,6 +36,7 @@ from benchfs.server.faults import Faults
 from benchfs.server.handlers import RequestHandlers
 from benchfs.server.metadata import MetadataStore
 from benchfs.server.plans import Placement
+from benchfs.server.throttle import ThrottledWarning
 from benchfs.server.transactions import Coordinator
 from benchfs.server.wal import WALError, WriteAheadLog
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
@@ -101,6 +102,7 @@ class Server:
                                        self.engine, options.registry, self.faults, secret)
         self.coordinator.resume()
         self._stopping = False
+        self._malformed_warning = ThrottledWarning()
         self._next_compaction = 0.0  # monotonic time before which compaction waits
 
     def _cluster_config(self) -> ClusterConfig:
@@ -213,8 +215,8 @@ class Server:
 
     def _note(self, event: Event) -> None:
         if event.kind == EventKind.MALFORMED:
-            logger.warning("dropped a malformed frame (reason {}) from peer {}",
-                           event.status, event.conn)
+            self._malformed_warning("dropped a malformed frame (reason {}) from peer {}",
+                                    event.status, event.conn)
         elif event.kind == EventKind.CONN_ERROR:
             logger.debug("peer {} went away", event.conn)
             self.gate.forget(event.conn)

@@ -19,6 +19,7 @@ from benchfs._native.engine import Engine
 from benchfs.core.records import Inode
 from benchfs.core.wire import MalformedFrame, Op, decode_reply, decode_request, encode_reply
 from benchfs.server.metadata import MetadataError, MetadataStore
+from benchfs.server.throttle import ThrottledWarning
 from benchfs.server.wal import WALError
 
 # Requests that make the metadata grow (a new name, small-file data), and for the
@@ -43,6 +44,7 @@ class RequestHandlers:
         self._engine = engine
         self._data_dir = data_dir
         self._short_of_space = short_of_space
+        self._malformed_warning = ThrottledWarning()
         self._table: dict[int, Callable[..., Any]] = {
             Op.LOOKUP: self._lookup,
             Op.CREATE: self._create,
@@ -77,7 +79,8 @@ class RequestHandlers:
         try:
             args = decode_request(opcode, body)
         except MalformedFrame as exc:
-            logger.warning("dropped malformed {} request body: {}", Op(opcode).name, exc)
+            self._malformed_warning("dropped malformed {} request body: {}", Op(opcode).name,
+                                    exc)
             return errno.EPROTO, b""
         if opcode in _GROWING and self._short_of_space() and self._grows(opcode, args):
             return errno.ENOSPC, b""
