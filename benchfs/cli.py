@@ -21,7 +21,7 @@ from benchfs.bench.options import (
     BenchOptions,
     size_text,
 )
-from benchfs.config import LOG_LEVELS, RULES, ConfigError, check
+from benchfs.config import LOG_LEVELS, RULES, ConfigError, check, parse_flag
 from benchfs.registry import DEFAULT_CHUNK_SIZE
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
 
@@ -70,6 +70,15 @@ def _rank_from_launcher(explicit: int | None) -> tuple[int | None, int | None]:
     return None, None
 
 
+def _metrics_on(flag: bool | None) -> bool:
+    if flag is not None:
+        return flag
+    try:
+        return parse_flag("metrics", os.environ.get("BENCHFS_METRICS") or "1")
+    except ConfigError as error:
+        raise error.relabel({"metrics": "environment variable BENCHFS_METRICS"}) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from benchfs.server.daemon import Server, ServerOptions
 
@@ -81,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         servers=args.servers if args.servers is not None else size or 1,
         host=args.host, port=args.port, chunk_size=args.chunk_size, spin_us=args.spin_us,
         o_direct=args.o_direct, direct_min=args.direct_min, insecure=args.insecure,
-        metrics_port=args.metrics_port, metrics=args.metrics,
+        metrics_port=args.metrics_port, metrics=_metrics_on(args.metrics),
     )
     Server(options).run()
     return 0
@@ -107,6 +116,33 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             print(f"server {rank}: pid {entry.pid} at {entry.host}:{entry.port} "
                   f"data {entry.data_dir}")
     return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    import benchfs
+    from benchfs.metrics.table import table, total
+
+    if args.watch is not None:
+        check("watch", args.watch)
+    registry = args.registry or os.environ.get("BENCHFS_REGISTRY") \
+        or str(_default_cluster_dir() / "registry")
+    with benchfs.connect(registry) as client:
+        while True:
+            snapshots = client.server_stats()
+            if args.json:
+                print(json.dumps({"servers": snapshots, "sum": total(snapshots)}), flush=True)
+            else:
+                print(table(snapshots), flush=True)
+            if args.watch is None:
+                return 0
+            try:
+                time.sleep(args.watch)
+            except KeyboardInterrupt:
+                return 0
+            print(flush=True)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -148,9 +184,10 @@ def _add_operating_options(parser: argparse.ArgumentParser, per_server: str) -> 
                              f"{INSECURE_COST} (default: %(default)s)")
     parser.add_argument("--metrics-port", type=int, default=None,
                         help=f"serve Prometheus metrics on 127.0.0.1:PORT{per_server}")
-    parser.add_argument("--metrics", action=argparse.BooleanOptionalAction, default=True,
+    parser.add_argument("--metrics", action=argparse.BooleanOptionalAction, default=None,
                         help="count requests for `benchfs stats` and Prometheus; "
-                             "--no-metrics to measure what counting costs (default: %(default)s)")
+                             "--no-metrics to measure what counting costs "
+                             "(default: $BENCHFS_METRICS, else on)")
 
 
 def _size_list(text: str) -> tuple[int, ...]:
@@ -242,6 +279,17 @@ def build_parser() -> argparse.ArgumentParser:
                               "trusted scratch (default: %(default)s)")
     _add_operating_options(cluster, "+RANK (one port per server)")
     cluster.set_defaults(func=cmd_cluster)
+
+    stats = commands.add_parser("stats", help="every server's counters, and their sum",
+                                description="Ask every server of a cluster for its metrics "
+                                            "(STATS) and print one table: each server and "
+                                            "the sum.")
+    stats.add_argument("--registry", help="default: $BENCHFS_REGISTRY, else the local "
+                                          "cluster's")
+    stats.add_argument("--json", action="store_true", help="the full snapshots as JSON")
+    stats.add_argument("--watch", type=float, metavar="SECONDS",
+                       help="print again every SECONDS until interrupted")
+    stats.set_defaults(func=cmd_stats)
 
     _add_bench_parser(commands)
     return parser

@@ -52,11 +52,12 @@ class LocalCluster:
            transport: str = "sm,tcp", spin_us: int = DEFAULT_SPIN_US, o_direct: bool = False,
            permissions: bool = True, direct_min: int = DEFAULT_DIRECT_MIN,
            insecure: bool = False, metrics_port: int | None = None,
-           metrics: bool = True) -> None:
+           metrics: bool | None = None) -> None:
         """Start every server in the background and wait until all have registered.
 
         ``metrics_port``: server r serves Prometheus text on 127.0.0.1:metrics_port+r.
-        ``insecure``, ``metrics``: as `serve --insecure`, `serve --no-metrics`.
+        ``insecure``, ``metrics``: as `serve --insecure`, `serve --[no-]metrics` (None:
+        the servers' default, from BENCHFS_METRICS).
         ``o_direct``: the servers store chunk data with O_DIRECT (`serve --o-direct`).
         ``direct_min``: otherwise, aligned transfers this large bypass the page cache
         (`serve --direct-min`; 0: all buffered).
@@ -84,7 +85,7 @@ class LocalCluster:
                      o_direct: bool = False,
                      direct_min: int = DEFAULT_DIRECT_MIN, insecure: bool = False,
                      metrics_port: int | None = None,
-                     metrics: bool = True) -> subprocess.Popen[bytes]:
+                     metrics: bool | None = None) -> subprocess.Popen[bytes]:
         config = read_cluster_config(self.registry)
         env = {**os.environ, **config.ucx_env}
         command = [
@@ -93,8 +94,9 @@ class LocalCluster:
             "--servers", str(config.servers), "--spin-us", str(spin_us),
             "--o-direct" if o_direct else "--no-o-direct", "--direct-min", str(direct_min),
             "--insecure" if insecure else "--no-insecure",
-            "--metrics" if metrics else "--no-metrics",
         ]
+        if metrics is not None:
+            command.append("--metrics" if metrics else "--no-metrics")
         if metrics_port is not None:
             command += ["--metrics-port", str(metrics_port)]
         with open(self.log_file(rank), "ab") as log:

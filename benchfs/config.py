@@ -101,6 +101,8 @@ RULES: dict[str, Rule] = {
                       "e.g. sm,tcp or tcp", _transport_ok),
     "timeout": Rule("must be a number of seconds above 0",
                     lambda v: _is_number(v) and 0 < v < float("inf")),
+    "watch": Rule("must be a number of seconds above 0",
+                  lambda v: _is_number(v) and 0 < v < float("inf")),
     "metadata_ttl": Rule("must be a number of seconds, 0 or more",
                          lambda v: _is_number(v) and 0 <= v < float("inf")),
     "ucx_env": Rule("must be an object of UCX_* names to strings", _ucx_env_ok),
@@ -137,6 +139,15 @@ def check_fields(record: object) -> None:
         if value is None and f.default is None:
             continue  # "not set" is allowed wherever it is the default
         check(f.name, value)
+
+
+def parse_flag(name: str, raw: str) -> bool:
+    """A yes/no setting typed as text: 1/true/yes or 0/false/no."""
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "false", "no"):
+        return False
+    raise ConfigError(name, raw, "must be 1 or 0")
 
 
 def parse_number(name: str, raw: str, integer: bool = False) -> float:

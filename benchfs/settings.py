@@ -7,6 +7,7 @@
 | BENCHFS_MD_CACHE_TTL    | seconds a looked-up directory is trusted (0: never)   | 1       |
 | BENCHFS_SPIN_US         | µs the engine busy-polls before sleeping              | 100     |
 | BENCHFS_INSECURE        | 1: accept a registry secret others can read           | 0       |
+| BENCHFS_METRICS         | 0: count nothing (servers too, for `serve`'s default)  | 1       |
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from benchfs.config import ConfigError, check, check_fields, parse_number
+from benchfs.config import ConfigError, check, check_fields, parse_flag, parse_number
 
 # Environment variable -> the ClientSettings field it sets.
 ENV_FIELDS = {"BENCHFS_TIMEOUT": "timeout", "BENCHFS_MD_CACHE_TTL": "metadata_ttl",
-              "BENCHFS_SPIN_US": "spin_us", "BENCHFS_INSECURE": "insecure"}
+              "BENCHFS_SPIN_US": "spin_us", "BENCHFS_INSECURE": "insecure",
+              "BENCHFS_METRICS": "metrics"}
+_FLAGS = frozenset({"insecure", "metrics"})
 
 
 # Long enough to catch a metadata reply (a Python handler takes tens of µs) without
@@ -41,6 +44,8 @@ class ClientSettings:
     spin_us: int = DEFAULT_SPIN_US
     # Accept a registry secret that other users can read (it then proves nothing).
     insecure: bool = False
+    # Count requests (Client.metrics); 0 to measure what counting costs.
+    metrics: bool = True
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -54,8 +59,8 @@ class ClientSettings:
             if raw == "":
                 continue
             try:
-                if name == "insecure":
-                    values[name] = _env_flag(raw)
+                if name in _FLAGS:
+                    values[name] = parse_flag(name, raw)
                 else:
                     values[name] = parse_number(name, raw, integer=name == "spin_us")
                 check(name, values[name])
@@ -63,14 +68,6 @@ class ClientSettings:
                 # Named and shown as the user typed it.
                 raise ConfigError(f"environment variable {var}", raw, error.allowed) from None
         return cls(**values)
-
-
-def _env_flag(raw: str) -> bool:
-    if raw.lower() in ("1", "true", "yes"):
-        return True
-    if raw.lower() in ("0", "false", "no"):
-        return False
-    raise ConfigError("insecure", raw, "must be 1 or 0")
 
 
 def registry_from_env() -> str:

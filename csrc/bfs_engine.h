@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <time.h>
 
 /* CDEF-BEGIN */
 #define BFS_WIRE_MAGIC 0x42465331 /* "BFS1" */
@@ -163,13 +164,32 @@ int bfs_conn_authenticate(bfs_engine_t *eng, uint64_t conn);
 int bfs_chunk_truncate(bfs_engine_t *eng, uint64_t ino, uint64_t size);
 int bfs_chunk_remove(bfs_engine_t *eng, uint64_t ino);
 
-/* Counters, for stats and tests. bulk_bytes_*: payload bytes of served
+/* Latency histogram buckets of the bulk ops: bucket i counts operations
+ * under 2^i µs (1 µs .. 2^24 µs = 16.8 s); the last one, those longer. */
+#define BFS_HIST_BUCKETS 26
+/* Errors are counted by errno below this; larger ones in slot 0. */
+#define BFS_ERRNO_SLOTS 134
+
+/* One bulk opcode served in C: calls, errors by errno, payload bytes, time
+ * from the request's arrival to its reply's send. */
+typedef struct {
+    uint64_t calls, bytes, sum_ns;
+    uint64_t errors[BFS_ERRNO_SLOTS];
+    uint64_t hist[BFS_HIST_BUCKETS];
+} bfs_op_stats_t;
+
+/* Counters, for stats, metrics and tests, plain integers the loop bumps and
+ * bfs_get_stats copies out in one call. bulk_bytes_*: payload bytes of served
  * WRITEs and READs (O_DIRECT moves whole blocks, counted as requested);
  * direct_ops: transfers the hybrid mode sent through O_DIRECT. */
 typedef struct {
     uint64_t requests_in, replies_out, bulk_bytes_written, bulk_bytes_read;
     uint64_t malformed, sleeps, wakeups, pool_misses, direct_ops;
     uint64_t unauthenticated; /* frames refused before the hello succeeded */
+    uint64_t ring_sqes, ring_cqes, files_opened; /* io_uring entries, chunk file opens */
+    uint64_t conns_accepted, conns_opened, conns_failed; /* UCX endpoints */
+    uint64_t am_sent, am_received; /* UCX active messages */
+    bfs_op_stats_t bulk[3]; /* WRITE, READ, FSYNC (opcode - 1) */
 } bfs_stats_t;
 void bfs_get_stats(bfs_engine_t *eng, bfs_stats_t *out);
 /* CDEF-END */
@@ -209,6 +229,18 @@ struct bfs_engine {
     bfs_evq_t evq;
     bfs_stats_t stats;
 };
+
+static inline uint64_t bfs_clock_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Counts one served bulk op (BFS_OP_WRITE/READ/FSYNC) that took elapsed_ns. */
+void bfs_count_bulk(bfs_engine_t *eng, unsigned opcode, int status, uint64_t bytes,
+                    uint64_t elapsed_ns);
 
 /* Queues an event for Python. Under memory exhaustion the event is dropped
  * (its data freed): the requester's deadline covers a lost reply. */

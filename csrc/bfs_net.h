@@ -47,6 +47,7 @@ typedef struct bfs_net {
     bfs_map_t by_ep;        /* ucp_ep_h -> bfs_conn_t, to name a request's peer */
     bfs_list_t failed;
     unsigned closing;       /* connections in BFS_CONN_CLOSING */
+    uint64_t accepted, opened, failures; /* endpoints, for metrics */
 } bfs_net_t;
 
 /* Completion of a send or rendezvous receive. Embedded in the object that

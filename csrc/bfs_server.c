@@ -40,6 +40,7 @@ int bfs_server_send_reply(bfs_engine_t *eng, uint64_t conn_id, const bfs_wire_he
     if (!c || c->state != BFS_CONN_OPEN)
         return -ENOTCONN;
     eng->stats.replies_out++;
+    eng->stats.am_sent++;
     bfs_net_send(c->ep, BFS_AM_REPLY, hdr, sizeof(*hdr), body, body_len, flags, op);
     return 0;
 }
@@ -190,6 +191,7 @@ ucs_status_t bfs_server_on_request(void *arg, const void *header, size_t header_
     bfs_wire_header_t h;
     int bad = bfs_wire_check_request(header, header_length, length, &h);
 
+    eng->stats.am_received++;
     if (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP)
         conn = bfs_net_conn_by_ep(&eng->net, param->reply_ep);
     if (!bad && !conn)

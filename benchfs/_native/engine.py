@@ -50,6 +50,7 @@ class _Lib(Protocol):
     BFS_OP_HELLO: int
     BFS_OP_HELLO_PROVE: int
     BFS_PREAUTH_MAX_BODY: int
+    BFS_HIST_BUCKETS: int
 
     def bfs_config_default(self, cfg: Any) -> None: ...
     def bfs_engine_create(self, cfg: Any, out: Any) -> int: ...
@@ -95,6 +96,24 @@ WIRE_VERSION: Final = lib.BFS_WIRE_VERSION
 MAX_BULK_LEN: Final = lib.BFS_MAX_BULK_LEN
 PREAUTH_MAX_BODY: Final = lib.BFS_PREAUTH_MAX_BODY
 HEADER_SIZE: Final[int] = ffi.sizeof("bfs_wire_header_t")
+
+
+HIST_BUCKETS: Final[int] = lib.BFS_HIST_BUCKETS
+_SCALAR_STATS: Final = tuple(name for name, f in ffi.typeof("bfs_stats_t").fields
+                             if f.type.kind == "primitive")
+
+
+@dataclass(frozen=True)
+class BulkOpStats:
+    """One bulk opcode served in C: calls, payload bytes, total time, errors by errno
+    (0: an errno too large to have a slot), and latency buckets (HIST_BUCKETS: under
+    2**i µs, the last one longer)."""
+
+    calls: int
+    bytes: int
+    sum_ns: int
+    errors: dict[int, int]
+    hist: list[int]
 
 
 class EventKind(enum.IntEnum):
@@ -221,6 +240,7 @@ class Engine:
         # their request: this is what makes zero-copy sends and receives safe.
         self._inflight: dict[int, tuple[Any, Any]] = {}
         self._call_out: Any = ffi.new("bfs_call_result_t *")
+        self._stats_out: Any = ffi.new("bfs_stats_t *")
         # Events queued in the engine that ``call`` did not hand out; collect
         # them with ``progress(0)``.
         self.events_pending = 0
@@ -388,6 +408,18 @@ class Engine:
         return None if received_in_place else b""  # b"": an empty reply
 
     def stats(self) -> dict[str, int]:
-        out = ffi.new("bfs_stats_t *")
+        """The engine's counters (``bfs_stats_t`` but its per-op ``bulk`` part)."""
+        return self.all_stats()[0]
+
+    def all_stats(self) -> tuple[dict[str, int], dict[int, BulkOpStats]]:
+        """The counters and, by opcode, the bulk ops served in C: one C call."""
+        out = self._stats_out
         lib.bfs_get_stats(self._handle(), out)
-        return {name: int(getattr(out, name)) for name, _ in ffi.typeof("bfs_stats_t").fields}
+        counters = {name: int(getattr(out, name)) for name in _SCALAR_STATS}
+        bulk = {}
+        for index, opcode in enumerate((OP_WRITE, OP_READ, OP_FSYNC)):
+            op = out.bulk[index]
+            errors = {slot: int(n) for slot, n in enumerate(op.errors) if n}
+            bulk[opcode] = BulkOpStats(int(op.calls), int(op.bytes), int(op.sum_ns), errors,
+                                       [int(n) for n in op.hist])
+        return counters, bulk

@@ -77,7 +77,8 @@ class ClientCore:
             os.environ.setdefault(key, value)
         self._engine = Engine(EngineConfig(spin_us=self.settings.spin_us,
                                            err_mode_peer=self.cluster.peer_errors))
-        self._rpc = Rpc(self._engine, self.registry, self.settings.timeout, secret)
+        self._rpc = Rpc(self._engine, self.registry, self.settings.timeout, secret,
+                        self.settings.metrics)
         ring = PlacementRing([str(rank) for rank in range(self.cluster.servers)])
         self._ns = Namespace(self._rpc, ring, self.settings.metadata_ttl,
                              self.cluster.permissions, before_reading=self._publish_sizes)

@@ -22,6 +22,9 @@ from benchfs._native.engine import Engine, EngineConfig, Event, EventKind
 from benchfs.auth import create_secret, load_secret
 from benchfs.auth.gate import Gate
 from benchfs.config import ConfigError, check_fields
+from benchfs.core.wire import Op
+from benchfs.metrics.prometheus import serve as serve_prometheus
+from benchfs.metrics.server import ServerMetrics
 from benchfs.registry import (
     DEFAULT_CHUNK_SIZE,
     ClusterConfig,
@@ -86,9 +89,11 @@ class Server:
             err_mode_peer=self.cluster.peer_errors, require_auth=True,
         ))
         self.gate = Gate(self.engine, secret)
+        self.metrics = ServerMetrics(options.rank, self.engine, options.metrics)
+        self.metrics.extra["hellos_refused"] = lambda: self.gate.refused
         self.wal = WriteAheadLog(options.data_dir / "meta")
         self.store = MetadataStore(options.rank, where.of_path("/") == options.rank,
-                                   journal=self.wal.append)
+                                   journal=self.metrics.journaling(self.wal.append))
         replayed = 0
         for record in self.wal.replay():
             self.store.apply(record)
@@ -97,6 +102,7 @@ class Server:
             logger.info("recovered metadata: {} log records replayed", replayed)
         self.handlers = RequestHandlers(self.store, self.engine, str(options.data_dir),
                                         lambda: self.wal.short_of_space)
+        self.handlers.serve(Op.STATS, self.metrics.snapshot)
         self.faults = Faults.from_env(self.wal.flush)
         self.coordinator = Coordinator(options.rank, where, self.store, self.handlers,
                                        self.engine, options.registry, self.faults, secret)
@@ -133,6 +139,8 @@ class Server:
             rank=self.options.rank, host=self.options.host, port=self.engine.listen_port,
             pid=os.getpid(), data_dir=str(self.options.data_dir),
         )
+        if self.options.metrics_port is not None:
+            serve_prometheus(self.options.metrics_port, lambda: self.metrics.published)
         publish_server(self.options.registry, entry)
         logger.info("server {} listening on {}:{} (data in {})",
                     entry.rank, entry.host, entry.port, entry.data_dir)
@@ -160,7 +168,9 @@ class Server:
                 body = event.payload or b""
                 if event.opcode in Gate.OPS:
                     self.gate.handle(event)
-                elif event.opcode in Coordinator.OPS:
+                    continue
+                self.metrics.arrived(event.req_id, event.opcode, len(body))
+                if event.opcode in Coordinator.OPS:
                     self.coordinator.begin(event.req_id, event.opcode, body)
                 else:
                     replies.append((event.req_id, *self.handlers.handle(event.opcode, body)))
@@ -171,6 +181,7 @@ class Server:
                 self._note(event)
         self.coordinator.tick()
         replies += self.coordinator.take_replies()
+        self.metrics.publish_due()
         if not (events or replies or self.coordinator.sends_waiting):
             return
         failed = self._commit()
@@ -178,6 +189,7 @@ class Server:
             replies = [(handle, failed, b"") for handle, _, _ in replies]
         for handle, status, body in replies:
             self.engine.reply(handle, status, body)
+            self.metrics.replied(handle, status, len(body))
         if failed:
             return  # steps of transactions wait for a commit that holds their intents
         self.coordinator.send_queued()
@@ -194,9 +206,12 @@ class Server:
         """
         try:
             if self.handlers.sync_requested:
+                started = time.perf_counter_ns()
                 self.wal.sync()
+                self.metrics.committed(time.perf_counter_ns() - started)
             else:
                 self.wal.flush()
+                self.metrics.committed(None)
         except (OSError, WALError) as exc:
             logger.error("metadata log write failed: {}", exc)
             return getattr(exc, "errno", None) or errno.EIO

@@ -71,6 +71,10 @@ class RequestHandlers:
         # storage before its reply (one fdatasync serves the whole batch).
         self.sync_requested = False
 
+    def serve(self, opcode: Op, handler: Callable[..., Any]) -> None:
+        """Answer ``opcode`` with ``handler`` too (ops the daemon's parts serve)."""
+        self._table[opcode] = handler
+
     def handle(self, opcode: int, body: bytes) -> tuple[int, bytes]:
         """(errno, reply body) for one request."""
         handler = self._table.get(opcode)
