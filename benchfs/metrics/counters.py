@@ -27,6 +27,8 @@ def _op_name(opcode: int) -> str:
 
 
 class OpCounters:
+    """bytes_in: what requests carried (to the server); bytes_out: what replies did."""
+
     __slots__ = ("calls", "bytes_in", "bytes_out", "sum_ns", "errors", "hist")
 
     def __init__(self) -> None:
