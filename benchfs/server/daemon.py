@@ -75,9 +75,9 @@ class ServerOptions:
 class Server:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
+        self.cluster = self._cluster_config()
         # The first server of a cluster creates its secret (benchfs.auth).
         create_secret(options.registry)
-        self.cluster = self._cluster_config()
         secret = load_secret(options.registry, self.cluster.cluster_id, options.insecure)
         where = Placement(self.cluster.servers)
         options.data_dir.mkdir(parents=True, exist_ok=True)
