@@ -235,3 +235,21 @@ def test_client_environment_reaches_import_benchfs(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "ConfigError: environment variable BENCHFS_TIMEOUT '-3': must be a number of " \
            "seconds above 0" in proc.stderr
+
+
+BENCH_CASES = [
+    (["--servers", "0"], "--servers"), (["--clients", "0"], "--clients"),
+    (["--chunk-size", "3"], "--chunk-size"), (["--transport", "sm"], "--transport"),
+    (["--direct-min", "-5"], "--direct-min"), (["--files", "0"], "--files"),
+    (["--phases", "nope"], "phases"), (["--block-size", "x"], "--block-size"),
+]
+
+
+@pytest.mark.parametrize(("extra", "named"), BENCH_CASES,
+                         ids=[" ".join(case[0]) for case in BENCH_CASES])
+def test_bench_refuses_bad_options(extra: list[str], named: str, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    status, err = _run_cli(["bench", "--quick", "--data-dir", str(tmp_path / "b"), *extra],
+                           capsys)
+    _assert_one_line_refusal(status, err, named)
+    _no_server_started(tmp_path)
