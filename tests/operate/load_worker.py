@@ -86,16 +86,7 @@ class Worker:
         model[offset:offset + len(data)] = data
 
     def read(self) -> None:
-        name = self._pick()
-        fd = self.client.open(name, os.O_RDONLY)
-        try:
-            got = self.client.pread(fd, MAX_SIZE * 4, 0)
-        finally:
-            self.client.close(fd)
-        if got != self.files[name]:
-            raise AssertionError(f"{name}: read {len(got)} bytes that differ from the "
-                                 f"{len(self.files[name])} written")
-        self.verified += len(got)
+        self.read_one(self._pick())
 
     def stat(self) -> None:
         name = self._pick()
@@ -142,7 +133,8 @@ class Worker:
         finally:
             self.client.close(fd)
         if got != self.files[name]:
-            raise AssertionError(f"{name}: final contents differ")
+            raise AssertionError(f"{name}: read {len(got)} bytes that differ from the "
+                                 f"{len(self.files[name])} written")
         self.verified += len(got)
 
 
