@@ -19,11 +19,19 @@ from benchfs.registry import ClusterConfig, cluster_config_from_json
 from benchfs.settings import ClientSettings
 
 
+def _children() -> set[int]:
+    return {child.pid for child in psutil.Process().children(recursive=True)}
+
+
 def _run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Run the command in this process; it must not leave a new child process behind
+    (other modules' clusters may be running: only new ones count)."""
+    before = _children()
     try:
         status = main(argv)
     except SystemExit as exit_:  # argparse's own errors
         status = int(exit_.code or 0)
+    assert _children() <= before, "a process was started"
     return status, capsys.readouterr().err
 
 
@@ -37,7 +45,6 @@ def _assert_one_line_refusal(status: int, err: str, *named: str) -> None:
 
 def _no_server_started(root: Path) -> None:
     assert not list(root.rglob("server-*.json"))
-    assert not psutil.Process().children(recursive=True)
 
 
 SERVE_CASES = [
