@@ -140,7 +140,7 @@ class Server:
             pid=os.getpid(), data_dir=str(self.options.data_dir),
         )
         if self.options.metrics_port is not None:
-            serve_prometheus(self.options.metrics_port, lambda: self.metrics.published)
+            self._serve_metrics(self.options.metrics_port)
         publish_server(self.options.registry, entry)
         logger.info("server {} listening on {}:{} (data in {})",
                     entry.rank, entry.host, entry.port, entry.data_dir)
@@ -152,6 +152,14 @@ class Server:
             self.engine.close()
             self.wal.close()
             logger.info("server {} stopped", self.options.rank)
+
+    def _serve_metrics(self, port: int) -> None:
+        try:
+            serve_prometheus(port, lambda: self.metrics.published)
+        except OSError as exc:
+            self.engine.close()
+            self.wal.close()
+            raise ConfigError("metrics_port", port, f"cannot be served: {exc.strerror}") from None
 
     def _serve_batch(self, events: list[Event]) -> None:
         """Handle a batch, make its metadata changes survive a crash, then reply.

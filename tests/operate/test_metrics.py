@@ -250,3 +250,18 @@ def test_counters_and_sum() -> None:
     assert both["log"]["batch_hist"] == [0, 2]
     assert both["engine"]["unauthenticated"] == 4
     assert both["in_flight"] == 2
+
+
+def test_a_metrics_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "benchfs", "serve", "--registry",
+                               str(tmp_path / "reg"), "--data-dir", str(tmp_path / "data"),
+                               "--metrics-port", str(port)], capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "UCX_TLS": "tcp"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"benchfs serve: --metrics-port {port}: cannot be served: Address already in use"]
+    assert not (tmp_path / "reg" / "server-0.json").exists()
