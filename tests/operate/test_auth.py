@@ -178,6 +178,13 @@ def test_serve_insecure_starts_and_says_what_it_gives_up(tmp_path: Path) -> None
     assert "anyone who can read it can connect" in err
 
 
+def test_a_missing_secret_is_refused(cluster: LocalCluster, tmp_path: Path) -> None:
+    bare = tmp_path / "no-secret"
+    shutil.copytree(cluster.registry, bare, ignore=shutil.ignore_patterns("secret"))
+    with pytest.raises(ConfigError, match="secret: is missing: start the cluster"):
+        benchfs.connect(bare, SETTINGS)
+
+
 def test_a_symlinked_or_short_secret_is_refused(tmp_path: Path) -> None:
     (tmp_path / "elsewhere").write_bytes(os.urandom(SECRET_SIZE))
     os.chmod(tmp_path / "elsewhere", 0o600)
