@@ -8,9 +8,11 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 from loguru import logger
 
+from benchfs.auth.secret import INSECURE_COST
 from benchfs.bench.options import (
     DEFAULT_TRANSFER_SIZES,
     FAMILIES,
@@ -20,11 +22,23 @@ from benchfs.bench.options import (
     size_text,
 )
 from benchfs.fuse.cli import add_mount_parsers
+from benchfs.config import LOG_LEVELS, RULES, ConfigError, check, parse_flag
 from benchfs.registry import DEFAULT_CHUNK_SIZE
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
 from benchfs.tools.backend import record_backend
 from benchfs.tools.cli import add_tool_parsers
 from benchfs.tools.flush import flush
+
+# A setting's name as typed on the command line, for ConfigError messages.
+_OPTION_LABELS = {name: "--" + name.replace("_", "-") for name in RULES}
+_OPTION_LABELS["log_level"] = "--log-level (or BENCHFS_LOG_LEVEL)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (no usage block): `benchfs serve: ...`."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
 
 
 def _size(text: str) -> int:
@@ -60,6 +74,15 @@ def _rank_from_launcher(explicit: int | None) -> tuple[int | None, int | None]:
     return None, None
 
 
+def _metrics_on(flag: bool | None) -> bool:
+    if flag is not None:
+        return flag
+    try:
+        return parse_flag("metrics", os.environ.get("BENCHFS_METRICS") or "1")
+    except ConfigError as error:
+        raise error.relabel({"metrics": "environment variable BENCHFS_METRICS"}) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from benchfs.server.daemon import Server, ServerOptions
 
@@ -67,9 +90,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     options = ServerOptions(
         data_dir=Path(args.data_dir) if rank is None or args.rank is not None
         else Path(args.data_dir) / str(rank),
-        registry=Path(args.registry), rank=rank or 0, servers=args.servers or size or 1,
+        registry=Path(args.registry), rank=rank or 0,
+        servers=args.servers if args.servers is not None else size or 1,
         host=args.host, port=args.port, chunk_size=args.chunk_size, spin_us=args.spin_us,
-        o_direct=args.o_direct, direct_min=args.direct_min,
+        o_direct=args.o_direct, direct_min=args.direct_min, insecure=args.insecure,
+        metrics_port=args.metrics_port, metrics=_metrics_on(args.metrics),
     )
     Server(options).run()
     return 0
@@ -84,7 +109,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             print(f"benchfs cluster: --backend {args.backend}: not a directory", file=sys.stderr)
             return 2
         cluster.up(args.servers, args.chunk_size, args.transport, args.spin_us, args.o_direct,
-                   args.permissions, args.direct_min)
+                   args.permissions, args.direct_min, insecure=args.insecure,
+                   metrics_port=args.metrics_port, metrics=args.metrics)
         if args.backend:
             record_backend(cluster.registry, Path(args.backend))
         if args.mount:
@@ -109,6 +135,33 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             print(f"server {rank}: pid {entry.pid} at {entry.host}:{entry.port} "
                   f"data {entry.data_dir}")
     return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    import benchfs
+    from benchfs.metrics.table import table, total
+
+    if args.watch is not None:
+        check("watch", args.watch)
+    registry = args.registry or os.environ.get("BENCHFS_REGISTRY") \
+        or str(_default_cluster_dir() / "registry")
+    with benchfs.connect(registry) as client:
+        while True:
+            snapshots = client.server_stats()
+            if args.json:
+                print(json.dumps({"servers": snapshots, "sum": total(snapshots)}), flush=True)
+            else:
+                print(table(snapshots), flush=True)
+            if args.watch is None:
+                return 0
+            try:
+                time.sleep(args.watch)
+            except KeyboardInterrupt:
+                return 0
+            print(flush=True)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -160,6 +213,19 @@ def _add_direct_min(parser: argparse.ArgumentParser) -> None:
                              "buffered (default: %(default)s bytes)")
 
 
+def _add_operating_options(parser: argparse.ArgumentParser, per_server: str) -> None:
+    """The secret's and the metrics' options of `serve` and `cluster up`."""
+    parser.add_argument("--insecure", action=argparse.BooleanOptionalAction, default=False,
+                        help="accept a registry secret that other users can read; then "
+                             f"{INSECURE_COST} (default: %(default)s)")
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help=f"serve Prometheus metrics on 127.0.0.1:PORT{per_server}")
+    parser.add_argument("--metrics", action=argparse.BooleanOptionalAction, default=None,
+                        help="count requests for `benchfs stats` and Prometheus; "
+                             "--no-metrics to measure what counting costs "
+                             "(default: $BENCHFS_METRICS, else on)")
+
+
 def _size_list(text: str) -> tuple[int, ...]:
     return tuple(_size(part) for part in text.split(",") if part.strip())
 
@@ -168,7 +234,7 @@ def _name_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_bench_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     bench = commands.add_parser(
         "bench", help="IOR/mdtest-style phases on benchfs against plain os and fio",
         description="Start a local cluster (unless --registry), run the IO500-shaped phases "
@@ -224,8 +290,10 @@ def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="benchfs", description=__doc__)
-    parser.add_argument("--log-level", default=os.environ.get("BENCHFS_LOG_LEVEL", "INFO"))
+    parser = _Parser(prog="benchfs", description=__doc__)
+    parser.add_argument("--log-level", default=os.environ.get("BENCHFS_LOG_LEVEL", "INFO"),
+                        type=str.upper, choices=LOG_LEVELS,
+                        help="default: $BENCHFS_LOG_LEVEL, else INFO")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run one server")
@@ -242,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="store all chunk data with O_DIRECT, bypassing the page cache "
                             "(default: %(default)s)")
     _add_direct_min(serve)
+    _add_operating_options(serve, "")
     serve.set_defaults(func=cmd_serve)
 
     cluster = commands.add_parser("cluster", help="start/stop a local cluster")
@@ -263,7 +332,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="down: write back to the backend directory first")
     cluster.add_argument("--mount", metavar="DIR",
                          help="up: also mount the cluster there (down unmounts it first)")
+    _add_operating_options(cluster, "+RANK (one port per server)")
     cluster.set_defaults(func=cmd_cluster)
+
+    stats = commands.add_parser("stats", help="every server's counters, and their sum",
+                                description="Ask every server of a cluster for its metrics "
+                                            "(STATS) and print one table: each server and "
+                                            "the sum.")
+    stats.add_argument("--registry", help="default: $BENCHFS_REGISTRY, else the local "
+                                          "cluster's")
+    stats.add_argument("--json", action="store_true", help="the full snapshots as JSON")
+    stats.add_argument("--watch", type=float, metavar="SECONDS",
+                       help="print again every SECONDS until interrupted")
+    stats.set_defaults(func=cmd_stats)
 
     _add_bench_parser(commands)
 
@@ -286,8 +367,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.log_level)
-    return int(args.func(args))
+    try:
+        # argparse checks choices only of typed values, not of the default from
+        # the environment.
+        check("log_level", args.log_level)
+        _setup_logging(args.log_level)
+        return int(args.func(args))
+    except ConfigError as error:
+        # A bad setting is the user's to fix: one line, before anything started.
+        print(f"benchfs {args.command}: {error.relabel(_OPTION_LABELS)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchfs.auth import create_secret
+from benchfs.config import check, check_all
 from benchfs.registry import (
     DEFAULT_CHUNK_SIZE,
     ClusterConfig,
@@ -49,28 +51,42 @@ class LocalCluster:
 
     def up(self, servers: int, chunk_size: int = DEFAULT_CHUNK_SIZE,
            transport: str = "sm,tcp", spin_us: int = DEFAULT_SPIN_US, o_direct: bool = False,
-           permissions: bool = True, direct_min: int = DEFAULT_DIRECT_MIN) -> None:
+           permissions: bool = True, direct_min: int = DEFAULT_DIRECT_MIN,
+           insecure: bool = False, metrics_port: int | None = None,
+           metrics: bool | None = None) -> None:
         """Start every server in the background and wait until all have registered.
 
+        ``metrics_port``: server r serves Prometheus text on 127.0.0.1:metrics_port+r.
+        ``insecure``, ``metrics``: as `serve --insecure`, `serve --[no-]metrics` (None:
+        the servers' default, from BENCHFS_METRICS).
         ``o_direct``: the servers store chunk data with O_DIRECT (`serve --o-direct`).
         ``direct_min``: otherwise, aligned transfers this large bypass the page cache
         (`serve --direct-min`; 0: all buffered).
         ``permissions``: clients enforce mode bits and ownership (off: trusted scratch).
         """
+        check_all(servers=servers, chunk_size=chunk_size, transport=transport, spin_us=spin_us,
+                  direct_min=direct_min, metrics_port=metrics_port)
+        if metrics_port is not None:
+            check("metrics_port", metrics_port + servers - 1)  # one port per server
         if self.running():
             raise RuntimeError(f"a cluster is already running in {self.root}")
         # A local cluster talks over loopback; clients adopt these from cluster.json.
         ucx_env = {"UCX_TLS": transport, "UCX_NET_DEVICES": "lo"}
+        create_secret(self.registry)
         write_cluster_config(self.registry,
                              ClusterConfig(servers, chunk_size, ucx_env, permissions))
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         for rank in range(servers):
-            self.start_server(rank, spin_us, o_direct, direct_min)
+            self.start_server(rank, spin_us, o_direct, direct_min, insecure=insecure,
+                              metrics_port=None if metrics_port is None else metrics_port + rank,
+                              metrics=metrics)
         self.wait_registered(range(servers))
 
     def start_server(self, rank: int, spin_us: int = DEFAULT_SPIN_US,
                      o_direct: bool = False,
-                     direct_min: int = DEFAULT_DIRECT_MIN) -> subprocess.Popen[bytes]:
+                     direct_min: int = DEFAULT_DIRECT_MIN, insecure: bool = False,
+                     metrics_port: int | None = None,
+                     metrics: bool | None = None) -> subprocess.Popen[bytes]:
         config = read_cluster_config(self.registry)
         env = {**os.environ, **config.ucx_env}
         command = [
@@ -78,7 +94,12 @@ class LocalCluster:
             "--data-dir", str(self.data_dir(rank)), "--rank", str(rank),
             "--servers", str(config.servers), "--spin-us", str(spin_us),
             "--o-direct" if o_direct else "--no-o-direct", "--direct-min", str(direct_min),
+            "--insecure" if insecure else "--no-insecure",
         ]
+        if metrics is not None:
+            command.append("--metrics" if metrics else "--no-metrics")
+        if metrics_port is not None:
+            command += ["--metrics-port", str(metrics_port)]
         with open(self.log_file(rank), "ab") as log:
             # A session of its own, so a Ctrl-C in the launching shell does not
             # take the servers down with it.

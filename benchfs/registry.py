@@ -11,11 +11,16 @@ on a shared file system never sees half a record.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import secrets
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+from benchfs.config import NO_VALUE, ConfigError, check_fields
 
 DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
 CLUSTER_FILE = "cluster.json"
@@ -37,6 +42,12 @@ class ClusterConfig:
     # shared memory (about 3x lower latency here) and a dead peer is noticed by its
     # TCP connection or, failing that, the caller's deadline.
     peer_errors: bool = False
+    # Names this cluster in the hello's proofs (benchfs.auth): a proof made for
+    # another cluster sharing the secret is worth nothing here.
+    cluster_id: str = field(default_factory=lambda: secrets.token_hex(16))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -48,19 +59,45 @@ class ServerEntry:
     data_dir: str
 
 
-def atomic_write_json(path: Path, record: object) -> None:
+def _write_temp(path: Path, data: bytes, mode: int) -> str:
+    """A synced temporary file beside ``path`` holding ``data``; its name."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        # Every process of the job reads these, whatever its uid (mkstemp makes 0600).
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w") as out:
-            json.dump(record, out)
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def atomic_write_json(path: Path, record: object) -> None:
+    # Every process of the job reads these, whatever its uid (mkstemp makes 0600).
+    tmp = _write_temp(path, json.dumps(record).encode(), 0o644)
+    try:
         os.rename(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def atomic_create(path: Path, data: bytes, mode: int) -> bool:
+    """Create ``path`` whole with ``data``, unless it exists: whether we created it.
+
+    Linking a finished temporary file into place is atomic and exclusive, so of
+    processes racing to create it one wins and no reader sees a partial file.
+    """
+    tmp = _write_temp(path, data, mode)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+    return True
 
 
 def write_cluster_config(registry: Path, config: ClusterConfig) -> None:
@@ -68,21 +105,51 @@ def write_cluster_config(registry: Path, config: ClusterConfig) -> None:
     atomic_write_json(registry / CLUSTER_FILE, asdict(config))
 
 
+def create_cluster_config(registry: Path, config: ClusterConfig) -> ClusterConfig:
+    """Register ``config`` unless a cluster is registered already: the registered one."""
+    registry.mkdir(parents=True, exist_ok=True)
+    if atomic_create(registry / CLUSTER_FILE, json.dumps(asdict(config)).encode(), 0o644):
+        return config
+    return read_cluster_config(registry)
+
+
+def check_rank(rank: int, servers: int) -> None:
+    if not 0 <= rank < servers:
+        raise ConfigError("rank", rank, f"must be below the cluster's {servers} servers")
+
+
 def read_cluster_config(registry: Path) -> ClusterConfig:
+    path = registry / CLUSTER_FILE
     try:
-        raw = json.loads((registry / CLUSTER_FILE).read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise FileNotFoundError(
             f"no benchfs cluster registered in {registry} (missing {CLUSTER_FILE}); "
             "start one with `benchfs cluster up`"
         ) from None
-    return ClusterConfig(
-        servers=int(raw["servers"]),
-        chunk_size=int(raw.get("chunk_size", DEFAULT_CHUNK_SIZE)),
-        ucx_env={str(k): str(v) for k, v in raw.get("ucx_env", {}).items()},
-        permissions=bool(raw.get("permissions", True)),
-        peer_errors=bool(raw.get("peer_errors", False)),
-    )
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(str(path), NO_VALUE, f"is not JSON: {exc}") from None
+    return cluster_config_from_json(raw, str(path))
+
+
+def cluster_config_from_json(raw: Any, where: str = CLUSTER_FILE) -> ClusterConfig:
+    """A ClusterConfig from cluster.json's object; ConfigError naming the bad key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(where, type(raw).__name__, "must hold a JSON object")
+    known = {f.name for f in dataclasses.fields(ClusterConfig)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{where} key {key!r}", raw[key],
+                              f"is not a setting; known keys: {', '.join(sorted(known))}")
+    for key in ("servers", "cluster_id"):
+        if key not in raw:
+            raise ConfigError(f"{where} key {key!r}", NO_VALUE, "is required")
+    try:
+        return ClusterConfig(**raw)
+    except ConfigError as error:
+        raise error.relabel({error.name: f"{where} key {error.name!r}"}) from None
 
 
 def server_file(registry: Path, rank: int) -> Path:

@@ -16,6 +16,7 @@ typedef struct {
     bfs_wire_header_t req;
     bfs_wire_header_t reply; /* alive until the reply send completes */
     bfs_file_t *file;        /* pinned chunk file, or NULL */
+    uint64_t start_ns;       /* arrival, for the latency histogram */
     /* What moves to or from disk: span_len bytes at file offset span_start,
      * in buf. Buffered, that is the request's range; O_DIRECT, the blocks
      * that cover it, with the request's bytes at req.offset - span_start. */
@@ -86,6 +87,7 @@ static void finish(bfs_bulk_t *b, int status, const void *payload, size_t len)
     }
     bfs_wire_init(&b->reply, BFS_OP_REPLY, b->req.req_id, status, b->req.ino, b->req.offset,
                   len);
+    bfs_count_bulk(eng, b->req.opcode, status, len, bfs_clock_ns() - b->start_ns);
     b->net_op.cb = reply_sent;
     if (bfs_server_send_reply(eng, b->conn_id, &b->reply, payload, payload ? len : 0,
                               &b->net_op) < 0)
@@ -287,6 +289,7 @@ void bfs_bulk_start(bfs_engine_t *eng, bfs_conn_t *conn, const bfs_wire_header_t
     b->eng = eng;
     b->conn_id = conn->id;
     b->req = *h;
+    b->start_ns = bfs_clock_ns();
     switch (h->opcode) {
     case BFS_OP_WRITE:
         write_start(b, data, rndv);

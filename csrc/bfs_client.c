@@ -115,6 +115,7 @@ int bfs_send(bfs_engine_t *eng, uint64_t conn_id, uint32_t opcode, uint64_t ino,
     r->ops = 1;
     bfs_list_push_back(&conn->pending, &r->link);
     *req_id_out = id;
+    eng->stats.am_sent++;
     /* May complete (and free r) before returning. */
     bfs_net_send(conn->ep, BFS_AM_REQUEST, &r->hdr, sizeof(r->hdr), body, body_len,
                  send_flags(eng, body_len), &r->send_op);
@@ -146,6 +147,7 @@ int bfs_send_raw(bfs_engine_t *eng, uint64_t conn_id, const void *header, size_t
     if (!raw)
         return -ENOMEM;
     raw->op.cb = raw_sent;
+    eng->stats.am_sent++;
     if (header_len)
         memcpy(raw->bytes, header, header_len);
     if (body_len)
@@ -230,6 +232,7 @@ ucs_status_t bfs_client_on_reply(void *arg, const void *header, size_t header_le
     bfs_creq_t *r;
     int bad = bfs_wire_check_reply(header, header_length, length, &h);
 
+    eng->stats.am_received++;
     if (bad) {
         bfs_report_malformed(eng, conn, &h, bad);
         return UCS_OK;

@@ -122,7 +122,10 @@ static int make_dirs(const char *dir)
 static int open_chunk(const bfs_disk_t *disk, uint64_t ino, int create, int direct)
 {
     char path[PATH_MAX];
-    int flags = O_RDWR | O_CLOEXEC | (direct ? O_DIRECT : 0) | (create ? O_CREAT : 0);
+    /* O_NOFOLLOW: a symlink planted among the chunk files must not take a
+     * network write or read outside the data directory (ELOOP instead). */
+    int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (direct ? O_DIRECT : 0) |
+                (create ? O_CREAT : 0);
     int fd, rc;
 
     chunk_path(disk, ino, path, sizeof(path));
@@ -133,7 +136,10 @@ static int open_chunk(const bfs_disk_t *disk, uint64_t ino, int create, int dire
             return rc;
         fd = open(path, flags, 0644);
     }
-    return fd < 0 ? -errno : fd;
+    if (fd < 0)
+        return -errno;
+    ((bfs_disk_t *)disk)->open_files++; /* a counter, not the cache's state */
+    return fd;
 }
 
 /* Closes the least recently used idle file once the cache is full. */
@@ -207,6 +213,8 @@ static struct io_uring_sqe *get_sqe(bfs_disk_t *disk)
         io_uring_submit(&disk->ring);
         sqe = io_uring_get_sqe(&disk->ring);
     }
+    if (sqe)
+        disk->sqes++;
     return sqe;
 }
 
@@ -336,6 +344,7 @@ unsigned bfs_disk_reap(bfs_disk_t *disk)
         int res = cqe->res;
 
         io_uring_cqe_seen(&disk->ring, cqe);
+        disk->cqes++;
         if (op != &disk->poll_op)
             disk->inflight--;
         op->cb(op, res);
@@ -384,7 +393,7 @@ int bfs_disk_truncate(bfs_disk_t *disk, uint64_t ino, uint64_t size)
     if (f)
         return ftruncate(f->fd, (off_t)size) == 0 ? 0 : -errno;
     chunk_path(disk, ino, path, sizeof(path));
-    fd = open(path, O_WRONLY | O_CLOEXEC);
+    fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return errno == ENOENT ? 0 : -errno; /* no local bytes: nothing to cut */
     rc = ftruncate(fd, (off_t)size) == 0 ? 0 : -errno;

@@ -55,6 +55,8 @@ typedef struct {
     uint32_t direct_min;
     int direct_unsupported; /* the file system refused O_DIRECT (tmpfs) */
     uint64_t direct_ops;    /* hybrid transfers that went through O_DIRECT */
+    uint64_t sqes, cqes;    /* ring entries prepared and completions reaped (metrics) */
+    uint64_t open_files;    /* chunk files opened (metrics) */
     bfs_map_t files;     /* ino -> bfs_file_t */
     bfs_list_t lru;
     unsigned nfiles;

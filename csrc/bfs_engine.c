@@ -360,4 +360,26 @@ void bfs_get_stats(bfs_engine_t *eng, bfs_stats_t *out)
     *out = eng->stats;
     out->pool_misses = eng->pool.misses;
     out->direct_ops = eng->disk.direct_ops;
+    out->ring_sqes = eng->disk.sqes;
+    out->ring_cqes = eng->disk.cqes;
+    out->files_opened = eng->disk.open_files;
+    out->conns_accepted = eng->net.accepted;
+    out->conns_opened = eng->net.opened;
+    out->conns_failed = eng->net.failures;
+}
+
+void bfs_count_bulk(bfs_engine_t *eng, unsigned opcode, int status, uint64_t bytes,
+                    uint64_t elapsed_ns)
+{
+    bfs_op_stats_t *op = &eng->stats.bulk[opcode - BFS_OP_WRITE];
+    uint64_t us = elapsed_ns / 1000;
+    unsigned bucket = us ? 64 - (unsigned)__builtin_clzll(us) : 0;
+
+    op->calls++;
+    op->sum_ns += elapsed_ns;
+    op->hist[bucket < BFS_HIST_BUCKETS ? bucket : BFS_HIST_BUCKETS - 1]++;
+    if (status)
+        op->errors[status > 0 && status < BFS_ERRNO_SLOTS ? status : 0]++;
+    else
+        op->bytes += bytes;
 }

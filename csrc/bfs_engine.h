@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <time.h>
 
 /* CDEF-BEGIN */
 #define BFS_WIRE_MAGIC 0x42465331 /* "BFS1" */
@@ -29,6 +30,12 @@
 #define BFS_OP_FSYNC 3 /* fsync (offset=1: fdatasync) chunk file of ino */
 #define BFS_OP_FIRST_PYTHON 16
 #define BFS_OP_MAX 255
+/* With require_auth, the only opcodes served on a connection until Python
+ * called bfs_conn_authenticate (benchfs.auth: the mutual challenge-response),
+ * and the largest body they may carry. */
+#define BFS_OP_HELLO 31
+#define BFS_OP_HELLO_PROVE 64
+#define BFS_PREAUTH_MAX_BODY 512
 
 /* Fixed wire header, sent as the UCX AM header. Little-endian host order. */
 typedef struct {
@@ -88,6 +95,8 @@ typedef struct {
     int o_direct;             /* chunk files with O_DIRECT, any alignment (bfs_direct.h) */
     uint32_t direct_min;      /* o_direct 0: aligned transfers this large use O_DIRECT
                                  (0: none; see bfs_disk.h) */
+    int require_auth;         /* 1: serve nothing but the hello opcodes on a connection
+                                 until bfs_conn_authenticate; refused frames get EACCES */
 } bfs_config_t;
 
 typedef struct bfs_engine bfs_engine_t;
@@ -147,16 +156,40 @@ int bfs_call(bfs_engine_t *eng, uint64_t conn, uint32_t opcode, uint64_t ino, ui
 /* Frees the data of a REPLY event that had no recv_buf. */
 void bfs_event_release(bfs_engine_t *eng, void *data);
 
+/* Marks a connection whose peer proved the cluster secret: from now on every
+ * opcode is served on it (require_auth). */
+int bfs_conn_authenticate(bfs_engine_t *eng, uint64_t conn);
+
 /* Chunk files, for the Python handlers of truncate and remove. */
 int bfs_chunk_truncate(bfs_engine_t *eng, uint64_t ino, uint64_t size);
 int bfs_chunk_remove(bfs_engine_t *eng, uint64_t ino);
 
-/* Counters, for stats and tests. bulk_bytes_*: payload bytes of served
+/* Latency histogram buckets of the bulk ops: bucket i counts operations
+ * under 2^i µs (1 µs .. 2^24 µs = 16.8 s); the last one, those longer. */
+#define BFS_HIST_BUCKETS 26
+/* Errors are counted by errno below this; larger ones in slot 0. */
+#define BFS_ERRNO_SLOTS 134
+
+/* One bulk opcode served in C: calls, errors by errno, payload bytes, time
+ * from the request's arrival to its reply's send. */
+typedef struct {
+    uint64_t calls, bytes, sum_ns;
+    uint64_t errors[BFS_ERRNO_SLOTS];
+    uint64_t hist[BFS_HIST_BUCKETS];
+} bfs_op_stats_t;
+
+/* Counters, for stats, metrics and tests, plain integers the loop bumps and
+ * bfs_get_stats copies out in one call. bulk_bytes_*: payload bytes of served
  * WRITEs and READs (O_DIRECT moves whole blocks, counted as requested);
  * direct_ops: transfers the hybrid mode sent through O_DIRECT. */
 typedef struct {
     uint64_t requests_in, replies_out, bulk_bytes_written, bulk_bytes_read;
     uint64_t malformed, sleeps, wakeups, pool_misses, direct_ops;
+    uint64_t unauthenticated; /* frames refused before the hello succeeded */
+    uint64_t ring_sqes, ring_cqes, files_opened; /* io_uring entries, chunk file opens */
+    uint64_t conns_accepted, conns_opened, conns_failed; /* UCX endpoints */
+    uint64_t am_sent, am_received; /* UCX active messages */
+    bfs_op_stats_t bulk[3]; /* WRITE, READ, FSYNC (opcode - 1) */
 } bfs_stats_t;
 void bfs_get_stats(bfs_engine_t *eng, bfs_stats_t *out);
 /* CDEF-END */
@@ -196,6 +229,18 @@ struct bfs_engine {
     bfs_evq_t evq;
     bfs_stats_t stats;
 };
+
+static inline uint64_t bfs_clock_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Counts one served bulk op (BFS_OP_WRITE/READ/FSYNC) that took elapsed_ns. */
+void bfs_count_bulk(bfs_engine_t *eng, unsigned opcode, int status, uint64_t bytes,
+                    uint64_t elapsed_ns);
 
 /* Queues an event for Python. Under memory exhaustion the event is dropped
  * (its data freed): the requester's deadline covers a lost reply. */

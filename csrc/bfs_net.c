@@ -181,6 +181,7 @@ static void on_ep_error(void *arg, ucp_ep_h ep, ucs_status_t status)
         return;
     c->state = BFS_CONN_FAILED;
     c->fail_status = status;
+    c->net->failures++;
     bfs_list_push_back(&c->net->failed, &c->failed_link);
 }
 
@@ -225,7 +226,9 @@ static void on_conn_request(ucp_conn_request_h req, void *arg)
             bfs_net_close(net, c);
         else
             conn_free(c);
+        return;
     }
+    net->accepted++;
 }
 
 static int resolve(const char *host, uint16_t port, int passive, struct sockaddr_storage *ss,
@@ -311,6 +314,7 @@ int bfs_net_connect(bfs_net_t *net, const char *host, uint16_t port, bfs_conn_t 
             conn_free(c);
         return rc;
     }
+    net->opened++;
     *out = c;
     return 0;
 }

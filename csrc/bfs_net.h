@@ -34,6 +34,7 @@ typedef struct bfs_conn {
     bfs_list_t pending;     /* client requests waiting on this connection */
     bfs_list_t failed_link; /* on net->failed while FAILED */
     void *close_req;        /* the endpoint close in progress, while CLOSING */
+    int authenticated;      /* the peer proved the cluster secret (require_auth) */
 } bfs_conn_t;
 
 typedef struct bfs_net {
@@ -46,6 +47,7 @@ typedef struct bfs_net {
     bfs_map_t by_ep;        /* ucp_ep_h -> bfs_conn_t, to name a request's peer */
     bfs_list_t failed;
     unsigned closing;       /* connections in BFS_CONN_CLOSING */
+    uint64_t accepted, opened, failures; /* endpoints, for metrics */
 } bfs_net_t;
 
 /* Completion of a send or rendezvous receive. Embedded in the object that

@@ -40,6 +40,7 @@ int bfs_server_send_reply(bfs_engine_t *eng, uint64_t conn_id, const bfs_wire_he
     if (!c || c->state != BFS_CONN_OPEN)
         return -ENOTCONN;
     eng->stats.replies_out++;
+    eng->stats.am_sent++;
     bfs_net_send(c->ep, BFS_AM_REPLY, hdr, sizeof(*hdr), body, body_len, flags, op);
     return 0;
 }
@@ -156,6 +157,28 @@ static void reject(bfs_engine_t *eng, bfs_conn_t *conn, const bfs_wire_header_t 
         bfs_server_reply_error(eng, conn->id, h, EINVAL);
 }
 
+/* Before its hello succeeded, a connection may send only the hello opcodes,
+ * with small bodies: anything else is refused unread (a rendezvous payload is
+ * never received, no chunk file is touched) and answered EACCES. */
+static int refused_before_hello(bfs_engine_t *eng, const bfs_conn_t *conn,
+                                const bfs_wire_header_t *h, size_t length)
+{
+    if (!eng->cfg.require_auth || conn->authenticated)
+        return 0;
+    return !((h->opcode == BFS_OP_HELLO || h->opcode == BFS_OP_HELLO_PROVE) &&
+             length <= BFS_PREAUTH_MAX_BODY);
+}
+
+int bfs_conn_authenticate(bfs_engine_t *eng, uint64_t conn_id)
+{
+    bfs_conn_t *c = bfs_net_conn(&eng->net, conn_id);
+
+    if (!c || c->state != BFS_CONN_OPEN)
+        return -ENOTCONN;
+    c->authenticated = 1;
+    return 0;
+}
+
 /* Returning UCS_OK for a rendezvous frame we did not start receiving makes
  * UCX drop it and complete the sender's send; a started receive keeps the
  * descriptor alive on its own (ucp_am_recv_callback_t docs). */
@@ -168,12 +191,18 @@ ucs_status_t bfs_server_on_request(void *arg, const void *header, size_t header_
     bfs_wire_header_t h;
     int bad = bfs_wire_check_request(header, header_length, length, &h);
 
+    eng->stats.am_received++;
     if (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP)
         conn = bfs_net_conn_by_ep(&eng->net, param->reply_ep);
     if (!bad && !conn)
         bad = BFS_BAD_REQ_ID; /* no way to answer it */
     if (bad) {
         reject(eng, conn, &h, bad);
+        return UCS_OK;
+    }
+    if (refused_before_hello(eng, conn, &h, length)) {
+        eng->stats.unauthenticated++;
+        bfs_server_reply_error(eng, conn->id, &h, EACCES);
         return UCS_OK;
     }
     eng->stats.requests_in++;

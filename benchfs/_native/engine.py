@@ -47,6 +47,10 @@ class _Lib(Protocol):
     BFS_WIRE_MAGIC: int
     BFS_WIRE_VERSION: int
     BFS_MAX_BULK_LEN: int
+    BFS_OP_HELLO: int
+    BFS_OP_HELLO_PROVE: int
+    BFS_PREAUTH_MAX_BODY: int
+    BFS_HIST_BUCKETS: int
 
     def bfs_config_default(self, cfg: Any) -> None: ...
     def bfs_engine_create(self, cfg: Any, out: Any) -> int: ...
@@ -68,6 +72,7 @@ class _Lib(Protocol):
         body: Any, body_len: int, recv_buf: Any, recv_cap: int, timeout_ms: int, out: Any,
     ) -> int: ...
     def bfs_event_release(self, eng: Any, data: Any) -> None: ...
+    def bfs_conn_authenticate(self, eng: Any, conn: int) -> int: ...
     def bfs_chunk_truncate(self, eng: Any, ino: int, size: int) -> int: ...
     def bfs_chunk_remove(self, eng: Any, ino: int) -> int: ...
     def bfs_get_stats(self, eng: Any, out: Any) -> None: ...
@@ -89,7 +94,26 @@ OP_MAX: Final = lib.BFS_OP_MAX
 WIRE_MAGIC: Final = lib.BFS_WIRE_MAGIC
 WIRE_VERSION: Final = lib.BFS_WIRE_VERSION
 MAX_BULK_LEN: Final = lib.BFS_MAX_BULK_LEN
+PREAUTH_MAX_BODY: Final = lib.BFS_PREAUTH_MAX_BODY
 HEADER_SIZE: Final[int] = ffi.sizeof("bfs_wire_header_t")
+
+
+HIST_BUCKETS: Final[int] = lib.BFS_HIST_BUCKETS
+_SCALAR_STATS: Final = tuple(name for name, f in ffi.typeof("bfs_stats_t").fields
+                             if f.type.kind == "primitive")
+
+
+@dataclass(frozen=True)
+class BulkOpStats:
+    """One bulk opcode served in C: calls, payload bytes, total time, errors by errno
+    (0: an errno too large to have a slot), and latency buckets (HIST_BUCKETS: under
+    2**i µs, the last one longer)."""
+
+    calls: int
+    bytes: int
+    sum_ns: int
+    errors: dict[int, int]
+    hist: list[int]
 
 
 class EventKind(enum.IntEnum):
@@ -141,6 +165,8 @@ class EngineConfig:
     err_mode_peer: bool = field(default=bool(_DEFAULTS.err_mode_peer))
     o_direct: bool = field(default=bool(_DEFAULTS.o_direct))
     direct_min: int = field(default=_DEFAULTS.direct_min)
+    # Serve nothing but the hello on a connection until ``Engine.authenticate``.
+    require_auth: bool = field(default=bool(_DEFAULTS.require_auth))
 
 
 class Event:
@@ -214,6 +240,7 @@ class Engine:
         # their request: this is what makes zero-copy sends and receives safe.
         self._inflight: dict[int, tuple[Any, Any]] = {}
         self._call_out: Any = ffi.new("bfs_call_result_t *")
+        self._stats_out: Any = ffi.new("bfs_stats_t *")
         # Events queued in the engine that ``call`` did not hand out; collect
         # them with ``progress(0)``.
         self.events_pending = 0
@@ -335,6 +362,10 @@ class Engine:
         body_c = ffi.from_buffer(body)
         _check(lib.bfs_reply(self._handle(), handle, status, body_c, len(body_c)))
 
+    def authenticate(self, conn: int) -> None:
+        """The peer on ``conn`` proved the cluster secret: serve it everything."""
+        _check(lib.bfs_conn_authenticate(self._handle(), conn))
+
     def chunk_truncate(self, ino: int, size: int) -> None:
         _check(lib.bfs_chunk_truncate(self._handle(), ino, size))
 
@@ -377,6 +408,18 @@ class Engine:
         return None if received_in_place else b""  # b"": an empty reply
 
     def stats(self) -> dict[str, int]:
-        out = ffi.new("bfs_stats_t *")
+        """The engine's counters (``bfs_stats_t`` but its per-op ``bulk`` part)."""
+        return self.all_stats()[0]
+
+    def all_stats(self) -> tuple[dict[str, int], dict[int, BulkOpStats]]:
+        """The counters and, by opcode, the bulk ops served in C: one C call."""
+        out = self._stats_out
         lib.bfs_get_stats(self._handle(), out)
-        return {name: int(getattr(out, name)) for name, _ in ffi.typeof("bfs_stats_t").fields}
+        counters = {name: int(getattr(out, name)) for name in _SCALAR_STATS}
+        bulk = {}
+        for index, opcode in enumerate((OP_WRITE, OP_READ, OP_FSYNC)):
+            op = out.bulk[index]
+            errors = {slot: int(n) for slot, n in enumerate(op.errors) if n}
+            bulk[opcode] = BulkOpStats(int(op.calls), int(op.bytes), int(op.sum_ns), errors,
+                                       [int(n) for n in op.hist])
+        return counters, bulk

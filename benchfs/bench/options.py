@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
+from benchfs.config import check_all
 from benchfs.settings import DEFAULT_DIRECT_MIN
 
 KiB = 1 << 10
@@ -64,6 +65,9 @@ class BenchOptions:
         """Fail before any server starts, with a message naming the knob."""
         if self.servers < 1 or self.clients < 1:
             raise OptionsError("--servers and --clients must be at least 1")
+        # The started cluster's own settings, by the rules every cluster follows.
+        check_all(chunk_size=self.chunk_size, transport=self.transport,
+                  direct_min=self.direct_min)
         unknown = [name for name in self.phases if name not in FAMILIES + OPTIONAL_FAMILIES]
         if unknown or not self.phases:
             raise OptionsError(f"unknown phases {unknown}; choose from "

@@ -15,6 +15,8 @@ from benchfs.client.composed import Composed
 from benchfs.client.fileio import FileIO
 from benchfs.client.names import Names
 from benchfs.client.walking import Walking
+from benchfs.core.wire import Op
+from benchfs.metrics.counters import engine_snapshot, process_snapshot
 
 
 class Client(Composed, Walking, FileIO, Names, Attributes):
@@ -41,6 +43,19 @@ class Client(Composed, Walking, FileIO, Names, Attributes):
     def fdopen(self, fd: int, *args: Any, **kwargs: Any) -> Any:
         """``os.fdopen`` of a descriptor of this client."""
         return fileobj.fdopen(self, fd, *args, **kwargs)
+
+    def metrics(self) -> dict[str, Any]:
+        """This client's counters: requests by operation (calls, errors by errno, bytes,
+        latency buckets), its engine's counters and the process's (benchfs.metrics)."""
+        with self._lock:
+            counters, _ = engine_snapshot(self._engine)
+            return {"ops": self._rpc.metrics.snapshot(), "engine": counters,
+                    "process": process_snapshot()}
+
+    def server_stats(self) -> list[dict[str, Any]]:
+        """Every server's metrics snapshot, asked over the wire (STATS), by rank."""
+        with self._lock:
+            return list(self._rpc.call_all(range(self.cluster.servers), Op.STATS))
 
     def __enter__(self) -> Client:
         return self

@@ -20,6 +20,7 @@ from typing import Any
 
 from benchfs._native.engine import Engine, EngineConfig
 from benchfs.client import forking
+from benchfs.auth import load_secret
 from benchfs.client.fdtable import FdTable, OpenFile
 from benchfs.client.namespace import Namespace, Resolved
 from benchfs.client.permissions import EXECUTE, WRITE, Credentials, permitted
@@ -84,11 +85,13 @@ class ClientCore:
         self.settings = settings or ClientSettings.from_env()
         self.registry = Path(registry)
         self.cluster = read_cluster_config(self.registry)
+        secret = load_secret(self.registry, self.cluster.cluster_id, self.settings.insecure)
         for key, value in self.cluster.ucx_env.items():
             # UCX reads its environment once, when the engine starts.
             os.environ.setdefault(key, value)
         self._engine = self._new_engine()
-        self._rpc = Rpc(self._engine, self.registry, self.settings.timeout)
+        self._rpc = Rpc(self._engine, self.registry, self.settings.timeout, secret,
+                        self.settings.metrics)
         ring = PlacementRing([str(rank) for rank in range(self.cluster.servers)])
         self._ns = Namespace(self._rpc, ring, self.settings.metadata_ttl,
                              self.cluster.permissions, before_reading=self._publish_sizes)

@@ -18,8 +18,11 @@ from typing import Any
 from loguru import logger
 
 from benchfs._native.engine import Engine, Event, EventKind
+from benchfs.auth import Secret
+from benchfs.auth.peer import hello
 from benchfs.core.errors import os_error
 from benchfs.core.wire import Op, decode_reply, encode_request
+from benchfs.metrics import RequestMetrics
 from benchfs.registry import read_server
 
 Buffer = bytes | bytearray | memoryview
@@ -54,10 +57,13 @@ class Request:
 class Rpc:
     """Sends requests to the servers of one cluster and collects their replies."""
 
-    def __init__(self, engine: Engine, registry: Path, timeout: float) -> None:
+    def __init__(self, engine: Engine, registry: Path, timeout: float, secret: Secret,
+                 metrics: bool = True) -> None:
         self._engine = engine
         self._registry = registry
         self.timeout = timeout
+        self._secret = secret
+        self.metrics = RequestMetrics(metrics)
         self._conns: dict[int, int] = {}  # server rank -> engine connection id
         self._rank_of_conn: dict[int, int] = {}
         self._replies: dict[int, Event] = {}  # req_id -> reply not yet collected
@@ -73,6 +79,11 @@ class Rpc:
         if entry is None:
             raise os_error(errno.ENOTCONN)
         conn = self._engine.connect(entry.host, entry.port)
+        try:
+            hello(self._engine, conn, self._secret, self.timeout, self._absorb)
+        except BaseException:
+            self._engine.disconnect(conn)
+            raise
         self._conns[rank] = conn
         self._rank_of_conn[conn] = rank
         return conn
@@ -142,7 +153,10 @@ class Rpc:
         once more on a new one: a restarted server is found through the registry
         and the caller carries on. A server still down fails them again at once.
         """
+        started = time.perf_counter_ns()
         replies = self._run_once(requests)
+        if self.metrics.enabled:
+            self._count(requests, replies, time.perf_counter_ns() - started)
         lost = [i for i, reply in enumerate(replies)
                 if reply.status in _LOST_CONNECTION and requests[i].op in _REPEATABLE]
         if lost:
@@ -153,6 +167,12 @@ class Rpc:
             for index, reply in zip(lost, again, strict=True):
                 replies[index] = reply
         return replies
+
+    def _count(self, requests: Sequence[Request], replies: list[Event], elapsed_ns: int) -> None:
+        """Each request of a batch took the batch's time (they went out together)."""
+        for request, reply in zip(requests, replies, strict=True):
+            sent = request.length if request.op == Op.WRITE else len(request.body or b"")
+            self.metrics.observe(request.op, reply.status, sent, reply.length, elapsed_ns)
 
     def _run_once(self, requests: Sequence[Request]) -> list[Event]:
         if len(requests) == 1:

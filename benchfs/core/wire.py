@@ -120,6 +120,9 @@ class Op(enum.IntEnum):
     TX_FORGET = 46  # server to server: a transaction finished, drop its step results
     MKDIR_TX = 47  # a directory and its parent's link, to the server of the new name
     MKNOD = 48  # a FIFO, socket or device node: an inode only (the FUSE mount's mknod)
+    # Operating it (benchfs.auth, benchfs.metrics); numbered apart from the rest.
+    HELLO_PROVE = 64  # the connecting side's proof of the cluster secret (BFS_OP_HELLO_PROVE)
+    STATS = 65  # this server's counters and histograms
 
 
 class SignedInt(int):
@@ -150,7 +153,8 @@ REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
     Op.ADD_ENTRY: (("path", str), ("ino", int), ("file_type", int), ("replace", bool)),
     Op.SYMLINK: (("target", str), ("path", str), ("uid", int), ("gid", int)),
     Op.STATFS: (),
-    Op.HELLO: (("secret", str), ("client", str)),
+    # The connecting side's nonce and who it is (for the log); see benchfs.auth.proofs.
+    Op.HELLO: (("nonce", bytes), ("client", str)),
     Op.ADJUST: (("ino", int), ("nlink_delta", SignedInt), ("touch_mtime", bool),
                 ("keep_inode", bool)),
     Op.FENCE: (("txid", int), ("src", str), ("dst", str)),
@@ -177,6 +181,8 @@ REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
     Op.MKDIR_TX: (("path", str), ("mode", int), ("uid", int), ("gid", int), ("parent_ino", int),
                   ("wait_ms", int)),
     Op.MKNOD: (("path", str), ("mode", int), ("rdev", int), ("uid", int), ("gid", int)),
+    Op.HELLO_PROVE: (("proof", bytes),),
+    Op.STATS: (),
 }
 
 PATH_FIELDS = frozenset({"path", "src", "dst"})

@@ -19,19 +19,27 @@ from types import FrameType
 from loguru import logger
 
 from benchfs._native.engine import Engine, EngineConfig, Event, EventKind
+from benchfs.auth import create_secret, load_secret
+from benchfs.auth.gate import Gate
+from benchfs.config import ConfigError, check_fields
+from benchfs.core.wire import Op
+from benchfs.metrics.prometheus import serve as serve_prometheus
+from benchfs.metrics.server import ServerMetrics
 from benchfs.registry import (
     DEFAULT_CHUNK_SIZE,
     ClusterConfig,
     ServerEntry,
+    check_rank,
+    create_cluster_config,
     publish_server,
     read_cluster_config,
     withdraw_server,
-    write_cluster_config,
 )
 from benchfs.server.faults import Faults
 from benchfs.server.handlers import RequestHandlers
 from benchfs.server.metadata import MetadataStore
 from benchfs.server.plans import Placement
+from benchfs.server.throttle import ThrottledWarning
 from benchfs.server.transactions import Coordinator
 from benchfs.server.wal import WALError, WriteAheadLog
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
@@ -56,12 +64,21 @@ class ServerOptions:
     spin_us: int = DEFAULT_SPIN_US
     o_direct: bool = False
     direct_min: int = DEFAULT_DIRECT_MIN
+    insecure: bool = False  # accept a registry secret others can read (benchfs.auth)
+    metrics_port: int | None = None  # Prometheus text on 127.0.0.1:port (benchfs.metrics)
+    metrics: bool = True  # count requests (off: to measure what counting costs)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 class Server:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         self.cluster = self._cluster_config()
+        # The first server of a cluster creates its secret (benchfs.auth).
+        create_secret(options.registry)
+        secret = load_secret(options.registry, self.cluster.cluster_id, options.insecure)
         where = Placement(self.cluster.servers)
         options.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = Engine(EngineConfig(
@@ -69,11 +86,14 @@ class Server:
             data_dir=str(options.data_dir), spin_us=options.spin_us,
             pool_buf_size=self.cluster.chunk_size, o_direct=options.o_direct,
             direct_min=options.direct_min,
-            err_mode_peer=self.cluster.peer_errors,
+            err_mode_peer=self.cluster.peer_errors, require_auth=True,
         ))
+        self.gate = Gate(self.engine, secret)
+        self.metrics = ServerMetrics(options.rank, self.engine, options.metrics)
+        self.metrics.extra["hellos_refused"] = lambda: self.gate.refused
         self.wal = WriteAheadLog(options.data_dir / "meta")
         self.store = MetadataStore(options.rank, where.of_path("/") == options.rank,
-                                   journal=self.wal.append)
+                                   journal=self.metrics.journaling(self.wal.append))
         replayed = 0
         for record in self.wal.replay():
             self.store.apply(record)
@@ -82,26 +102,30 @@ class Server:
             logger.info("recovered metadata: {} log records replayed", replayed)
         self.handlers = RequestHandlers(self.store, self.engine, str(options.data_dir),
                                         lambda: self.wal.short_of_space)
+        self.handlers.serve(Op.STATS, self.metrics.snapshot)
         self.faults = Faults.from_env(self.wal.flush)
         self.coordinator = Coordinator(options.rank, where, self.store, self.handlers,
-                                       self.engine, options.registry, self.faults)
+                                       self.engine, options.registry, self.faults, secret)
         self.coordinator.resume()
         self._stopping = False
+        self._malformed_warning = ThrottledWarning()
         self._next_compaction = 0.0  # monotonic time before which compaction waits
 
     def _cluster_config(self) -> ClusterConfig:
         """The cluster's shape: from the registry, or created by the first server."""
-        registry = self.options.registry
+        options = self.options
         try:
-            config = read_cluster_config(registry)
+            config = read_cluster_config(options.registry)
         except FileNotFoundError:
-            config = ClusterConfig(
-                servers=self.options.servers,
-                chunk_size=self.options.chunk_size or DEFAULT_CHUNK_SIZE,
-            )
-            write_cluster_config(registry, config)
-        if not 0 <= self.options.rank < config.servers:
-            raise ValueError(f"rank {self.options.rank} outside a cluster of {config.servers}")
+            config = ClusterConfig(servers=options.servers,
+                                   chunk_size=options.chunk_size or DEFAULT_CHUNK_SIZE)
+            check_rank(options.rank, config.servers)
+            # Ranks started together race to create it: one wins, all use its record.
+            config = create_cluster_config(options.registry, config)
+        check_rank(options.rank, config.servers)
+        if options.chunk_size is not None and options.chunk_size != config.chunk_size:
+            raise ConfigError("chunk_size", options.chunk_size,
+                              f"differs from the registry's chunk_size {config.chunk_size}")
         return config
 
     def _request_stop(self, signum: int, _frame: FrameType | None) -> None:
@@ -115,6 +139,8 @@ class Server:
             rank=self.options.rank, host=self.options.host, port=self.engine.listen_port,
             pid=os.getpid(), data_dir=str(self.options.data_dir),
         )
+        if self.options.metrics_port is not None:
+            self._serve_metrics(self.options.metrics_port)
         publish_server(self.options.registry, entry)
         logger.info("server {} listening on {}:{} (data in {})",
                     entry.rank, entry.host, entry.port, entry.data_dir)
@@ -126,6 +152,14 @@ class Server:
             self.engine.close()
             self.wal.close()
             logger.info("server {} stopped", self.options.rank)
+
+    def _serve_metrics(self, port: int) -> None:
+        try:
+            serve_prometheus(port, lambda: self.metrics.published)
+        except OSError as exc:
+            self.engine.close()
+            self.wal.close()
+            raise ConfigError("metrics_port", port, f"cannot be served: {exc.strerror}") from None
 
     def _serve_batch(self, events: list[Event]) -> None:
         """Handle a batch, make its metadata changes survive a crash, then reply.
@@ -140,6 +174,10 @@ class Server:
         for event in events:
             if event.kind == EventKind.REQUEST:
                 body = event.payload or b""
+                if event.opcode in Gate.OPS:
+                    self.gate.handle(event)
+                    continue
+                self.metrics.arrived(event.req_id, event.opcode, len(body))
                 if event.opcode in Coordinator.OPS:
                     self.coordinator.begin(event.req_id, event.opcode, body)
                 else:
@@ -151,6 +189,7 @@ class Server:
                 self._note(event)
         self.coordinator.tick()
         replies += self.coordinator.take_replies()
+        self.metrics.publish_due()
         if not (events or replies or self.coordinator.sends_waiting):
             return
         failed = self._commit()
@@ -158,6 +197,7 @@ class Server:
             replies = [(handle, failed, b"") for handle, _, _ in replies]
         for handle, status, body in replies:
             self.engine.reply(handle, status, body)
+            self.metrics.replied(handle, status, len(body))
         if failed:
             return  # steps of transactions wait for a commit that holds their intents
         self.coordinator.send_queued()
@@ -174,9 +214,12 @@ class Server:
         """
         try:
             if self.handlers.sync_requested:
+                started = time.perf_counter_ns()
                 self.wal.sync()
+                self.metrics.committed(time.perf_counter_ns() - started)
             else:
                 self.wal.flush()
+                self.metrics.committed(None)
         except (OSError, WALError) as exc:
             logger.error("metadata log write failed: {}", exc)
             return getattr(exc, "errno", None) or errno.EIO
@@ -195,8 +238,9 @@ class Server:
 
     def _note(self, event: Event) -> None:
         if event.kind == EventKind.MALFORMED:
-            logger.warning("dropped a malformed frame (reason {}) from peer {}",
-                           event.status, event.conn)
+            self._malformed_warning("dropped a malformed frame (reason {}) from peer {}",
+                                    event.status, event.conn)
         elif event.kind == EventKind.CONN_ERROR:
             logger.debug("peer {} went away", event.conn)
+            self.gate.forget(event.conn)
             self.coordinator.on_conn_error(event.conn)

@@ -19,6 +19,7 @@ from benchfs._native.engine import Engine
 from benchfs.core.records import Inode
 from benchfs.core.wire import MalformedFrame, Op, decode_reply, decode_request, encode_reply
 from benchfs.server.metadata import MetadataError, MetadataStore
+from benchfs.server.throttle import ThrottledWarning
 from benchfs.server.wal import WALError
 
 # Requests that make the metadata grow (a new name, small-file data), and for the
@@ -43,6 +44,7 @@ class RequestHandlers:
         self._engine = engine
         self._data_dir = data_dir
         self._short_of_space = short_of_space
+        self._malformed_warning = ThrottledWarning()
         self._table: dict[int, Callable[..., Any]] = {
             Op.LOOKUP: self._lookup,
             Op.CREATE: self._create,
@@ -70,6 +72,10 @@ class RequestHandlers:
         # storage before its reply (one fdatasync serves the whole batch).
         self.sync_requested = False
 
+    def serve(self, opcode: Op, handler: Callable[..., Any]) -> None:
+        """Answer ``opcode`` with ``handler`` too (ops the daemon's parts serve)."""
+        self._table[opcode] = handler
+
     def handle(self, opcode: int, body: bytes) -> tuple[int, bytes]:
         """(errno, reply body) for one request."""
         handler = self._table.get(opcode)
@@ -78,7 +84,8 @@ class RequestHandlers:
         try:
             args = decode_request(opcode, body)
         except MalformedFrame as exc:
-            logger.warning("dropped malformed {} request body: {}", Op(opcode).name, exc)
+            self._malformed_warning("dropped malformed {} request body: {}", Op(opcode).name,
+                                    exc)
             return errno.EPROTO, b""
         if opcode in _GROWING and self._short_of_space() and self._grows(opcode, args):
             return errno.ENOSPC, b""
@@ -156,7 +163,8 @@ class RequestHandlers:
     def _seek(self, ino: int, offset: int, data: bool) -> int | None:
         """lseek SEEK_DATA/SEEK_HOLE in our chunk file; None when past its data."""
         try:
-            fd = os.open(os.path.join(self._data_dir, "chunks", f"{ino:016x}"), os.O_RDONLY)
+            fd = os.open(os.path.join(self._data_dir, "chunks", f"{ino:016x}"),
+                         os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:
             return None
         try:

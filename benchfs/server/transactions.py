@@ -33,6 +33,8 @@ from typing import Any
 from loguru import logger
 
 from benchfs._native.engine import Engine, Event
+from benchfs.auth import HelloRefused, Secret
+from benchfs.auth.peer import PeerHellos
 from benchfs.core.wire import (
     MalformedFrame,
     Op,
@@ -97,14 +99,17 @@ class _InFlight:
 
 
 class _Peers:
-    """This server's connections to the other servers, found through the registry."""
+    """This server's connections to the other servers, found through the registry,
+    each usable once its hello (benchfs.auth) succeeded."""
 
-    def __init__(self, engine: Engine, registry: Path) -> None:
+    def __init__(self, engine: Engine, registry: Path, hellos: PeerHellos) -> None:
         self._engine = engine
         self._registry = registry
         self._conns: dict[int, int] = {}  # rank -> connection
+        self.hellos = hellos
 
     def connection(self, rank: int) -> int:
+        """The proved connection to ``rank``; EAGAIN while its hello is under way."""
         conn = self._conns.get(rank)
         if conn is None:
             # Read the registry at every (re)connect: a restarted server has a new port.
@@ -112,10 +117,28 @@ class _Peers:
             if entry is None:
                 raise OSError(errno.ENOTCONN, f"server {rank} is not registered")
             conn = self._conns[rank] = self._engine.connect(entry.host, entry.port)
-        return conn
+        if conn in self.hellos.proved:
+            return conn
+        if not self.hellos.started(conn):
+            try:
+                self.hellos.start(conn)
+            except OSError:
+                self.lost(conn, close=True)
+                raise
+        raise OSError(errno.EAGAIN, f"hello to server {rank} under way")
+
+    def on_reply(self, event: Event) -> bool:
+        """Whether ``event`` answered a hello; a refused hello drops its connection."""
+        try:
+            return self.hellos.on_reply(event)
+        except HelloRefused as exc:
+            logger.error("connection to a server dropped: {}", exc)
+            self.lost(event.conn, close=True)
+            return True
 
     def lost(self, conn: int, close: bool = False) -> None:
         """``conn`` failed (or, with ``close``, is given up on): connect anew next time."""
+        self.hellos.forget(conn)
         for rank, known in list(self._conns.items()):
             if known == conn:
                 del self._conns[rank]
@@ -133,14 +156,14 @@ class Coordinator:
 
     def __init__(self, rank: int, where: Placement, store: MetadataStore,
                  handlers: RequestHandlers, engine: Engine, registry: Path,
-                 faults: Faults) -> None:
+                 faults: Faults, secret: Secret) -> None:
         self._rank = rank
         self._where = where
         self._store = store
         self._handlers = handlers
         self._engine = engine
         self._faults = faults
-        self._peers = _Peers(engine, registry)
+        self._peers = _Peers(engine, registry, PeerHellos(engine, secret))
         self._txs: dict[int, _Transaction] = {}
         self._unsent: list[tuple[_Transaction, int]] = []  # sent after the next commit
         self._inflight: dict[int, _InFlight] = {}  # request id -> step
@@ -218,6 +241,8 @@ class Coordinator:
 
     def on_reply(self, event: Event) -> None:
         """A REPLY event: the answer to one of our steps (or a local failure)."""
+        if self._peers.on_reply(event):
+            return
         sent = self._inflight.pop(event.req_id, None)
         if sent is None:
             return
@@ -275,7 +300,8 @@ class Coordinator:
                 req_id = self._engine.send(conn, int(step.op), body=self._body(tx, step))
             except OSError as exc:
                 logger.debug("step for server {} not sent: {}", step.rank, exc)
-                self._retry(tx, index, busy=False)
+                # A hello under way (EAGAIN) takes a round trip: retry soon.
+                self._retry(tx, index, busy=exc.errno == errno.EAGAIN)
                 continue
             self._inflight[req_id] = _InFlight(tx, index, conn, time.monotonic() + STEP_TIMEOUT)
 

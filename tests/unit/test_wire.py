@@ -114,7 +114,7 @@ def test_constants_match_the_engine_header() -> None:
     assert defines["BFS_WIRE_VERSION"] == VERSION
     assert defines["BFS_OP_FIRST_PYTHON"] == FIRST_PYTHON_OP
     assert defines["BFS_OP_MAX"] == OP_MAX
-    for name in ("REPLY", "WRITE", "READ", "FSYNC"):
+    for name in ("REPLY", "WRITE", "READ", "FSYNC", "HELLO", "HELLO_PROVE"):
         assert defines[f"BFS_OP_{name}"] == Op[name]
 
 
@@ -202,7 +202,9 @@ def test_every_op_round_trips_an_example() -> None:
         Op.SPILL: (7,),
         Op.SYMLINK: ("../x", "/l", 1, 2),
         Op.STATFS: (),
-        Op.HELLO: ("s3cret", "host:123"),
+        Op.HELLO: (b"n" * 32, "host:123"),
+        Op.HELLO_PROVE: (b"p" * 32,),
+        Op.STATS: (),
         Op.RENAME_TX: ("/a", "/b", 7, 0o100000, False, 4000),
         Op.LINK_TX: ("/b", 7, 0o100000, 4000),
         Op.UNLINK_TX: ("/a", False, 1, True, 4000),
@@ -241,7 +243,7 @@ def test_every_op_round_trips_an_example() -> None:
         (Op.SETATTR, (1, {"mode": None}), TypeError),
         (Op.SETATTR, (1, {"uid": True}), TypeError),
         (Op.READ, (1,), ValueError),
-        (Op.HELLO, ("x", 1), TypeError),
+        (Op.HELLO, ("x", "c"), TypeError),  # the nonce is bytes: no secret in clear
     ],
 )
 def test_encode_rejects_misuse(op: Op, args: tuple[Any, ...], error: type) -> None:
@@ -288,7 +290,7 @@ def pack(value: Any) -> bytes:
         (int(Op.LOOKUP), b"\xdd\xff\xff\xff\xff"),  # claims 4 G elements
         (int(Op.GETATTR), b"\x91\xd4\x01\x00"),  # an ext type
         (int(Op.GETATTR), b"\x91\xd6\xff\x00\x00\x00\x00"),  # a msgpack timestamp
-        (int(Op.HELLO), pack(["x" * MAX_BODY, "c"])),
+        (int(Op.HELLO), pack([b"x" * MAX_BODY, "c"])),
     ],
 )
 def test_decode_rejects_malformed_bodies(op: int, body: bytes) -> None:
