@@ -21,8 +21,8 @@ from benchfs.bench.options import (
     BenchOptions,
     size_text,
 )
-from benchfs.fuse.cli import add_mount_parsers
 from benchfs.config import LOG_LEVELS, RULES, ConfigError, check, parse_flag
+from benchfs.fuse.cli import add_mount_parsers
 from benchfs.registry import DEFAULT_CHUNK_SIZE
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
 from benchfs.tools.backend import record_backend

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from benchfs._native.engine import Engine, EngineConfig
-from benchfs.client import forking
 from benchfs.auth import load_secret
+from benchfs.client import forking
 from benchfs.client.fdtable import FdTable, OpenFile
 from benchfs.client.namespace import Namespace, Resolved
 from benchfs.client.permissions import EXECUTE, WRITE, Credentials, permitted

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from benchfs.fuse.mount import MountError, MountOptions, mount, unmount
 
@@ -40,7 +41,7 @@ def cmd_umount(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_mount_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_mount_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     mount_parser = commands.add_parser(
         "mount", help="mount the cluster with FUSE, for programs that are not Python")
     mount_parser.add_argument("mountpoint")

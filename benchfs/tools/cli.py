@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 from benchfs.tools.copy_commands import add_copy_parsers
 from benchfs.tools.edit import add_edit_parsers
@@ -12,7 +13,7 @@ from benchfs.tools.listing import add_listing_parsers
 from benchfs.tools.paths import add_registry_option
 
 
-def add_tool_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+def add_tool_parsers(commands: argparse._SubParsersAction[Any],
                      size: Callable[[str], int]) -> None:
     add_copy_parsers(commands, size)
     add_listing_parsers(commands)
