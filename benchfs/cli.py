@@ -66,6 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         registry=Path(args.registry), rank=rank or 0, servers=args.servers or size or 1,
         host=args.host, port=args.port, chunk_size=args.chunk_size, spin_us=args.spin_us,
         o_direct=args.o_direct, direct_min=args.direct_min,
+        failure_timeout=args.failure_timeout,
     )
     Server(options).run()
     return 0
@@ -193,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="store all chunk data with O_DIRECT, bypassing the page cache "
                             "(default: %(default)s)")
     _add_direct_min(serve)
+    serve.add_argument("--failure-timeout", type=float, default=3.0,
+                       help="seconds after which a silent peer is declared down "
+                            "(default: %(default)s)")
     serve.set_defaults(func=cmd_serve)
 
     cluster = commands.add_parser("cluster", help="start/stop a local cluster")

@@ -26,6 +26,7 @@ from benchfs.registry import (
     read_servers,
     write_cluster_config,
 )
+from benchfs.view_registry import clear_views
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
 
 START_TIMEOUT = 30.0
@@ -62,6 +63,7 @@ class LocalCluster:
         ucx_env = {"UCX_TLS": transport, "UCX_NET_DEVICES": "lo"}
         write_cluster_config(self.registry,
                              ClusterConfig(servers, chunk_size, ucx_env, permissions))
+        clear_views(self.registry)  # a new cluster starts at epoch 1
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         for rank in range(servers):
             self.start_server(rank, spin_us, o_direct, direct_min)

@@ -257,7 +257,7 @@ def test_chunk_truncate_and_remove(server: ServerThread, client: Engine) -> None
 
 def header(**fields: int) -> bytes:
     values = dict(magic=WIRE_MAGIC, version=WIRE_VERSION, flags=0, opcode=OP_ECHO, req_id=1,
-                  status=0, reserved=0, ino=0, offset=0, length=0)
+                  status=0, epoch=0, ino=0, offset=0, length=0)
     values.update(fields)
     return HEADER.pack(*values.values())
 

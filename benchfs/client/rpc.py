@@ -4,6 +4,12 @@ Every request gets exactly one reply event (D4): a server's answer, or a local
 failure when the connection dies. A call that outlives its deadline drops the
 connection it waited on, which makes the engine fail everything pending there,
 so nothing is left waiting and no buffer is written after the caller gave up.
+
+A request's ``rank`` is a route (``benchfs.client.views``), turned into a server
+when it is sent. A server that holds a newer view answers STALE_VIEW without
+running the request: the client loads the new view and sends it again, so no call
+fails because the view changed. Calls to a server the view says is down fail at
+once with ENOTCONN.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from typing import Any
 from loguru import logger
 
 from benchfs._native.engine import Engine, Event, EventKind
+from benchfs.client.views import ClientView
 from benchfs.core.errors import os_error
+from benchfs.core.views import STALE_VIEW
 from benchfs.core.wire import Op, decode_reply, encode_request
 from benchfs.registry import read_server
 
@@ -30,6 +38,10 @@ _REPEATABLE = frozenset({Op.LOOKUP, Op.GETATTR, Op.READDIR, Op.STATFS, Op.DATA_S
 # Reply statuses that mean the connection died under the request (the engine's
 # own deadline-free failures), not that the server answered.
 _LOST_CONNECTION = frozenset({errno.ENOTCONN, errno.ECONNRESET, errno.ETIMEDOUT, errno.EPIPE})
+# Resending repeatable requests to a server that went away (it may be restarting):
+# first after this long, then twice as long each time, up to the cap.
+_RESEND_FIRST_S = 0.01
+_RESEND_CAP_S = 0.2
 
 
 def _failed_reply(request: Request, err: int) -> Event:
@@ -42,7 +54,7 @@ def _failed_reply(request: Request, err: int) -> Event:
 class Request:
     """One request to send: where, what, and where its reply payload goes."""
 
-    rank: int
+    rank: int  # a route: a server rank, or a partition (benchfs.client.views)
     op: Op
     ino: int = 0
     offset: int = 0
@@ -54,19 +66,27 @@ class Request:
 class Rpc:
     """Sends requests to the servers of one cluster and collects their replies."""
 
-    def __init__(self, engine: Engine, registry: Path, timeout: float) -> None:
+    def __init__(self, engine: Engine, registry: Path, timeout: float,
+                 views: ClientView) -> None:
         self._engine = engine
         self._registry = registry
+        self.views = views
         self.timeout = timeout
         self._conns: dict[int, int] = {}  # server rank -> engine connection id
         self._rank_of_conn: dict[int, int] = {}
         self._replies: dict[int, Event] = {}  # req_id -> reply not yet collected
         self._conn_of_request: dict[int, int] = {}  # req_id -> connection, while pending
 
-    def _connection(self, rank: int) -> int:
+    def _connection(self, route: int) -> int:
+        rank = self.views.rank_of(route)
         conn = self._conns.get(rank)
         if conn is not None:
             return conn
+        if self.views.is_down(rank):
+            self.views.reload_soon()  # it may be back: poll the view, with backoff
+            rank = self.views.rank_of(route)
+            if self.views.is_down(rank):
+                raise os_error(errno.ENOTCONN)
         # Read the registry each time we (re)connect: a restarted server
         # publishes a new port under the same rank.
         entry = read_server(self._registry, rank)
@@ -138,25 +158,40 @@ class Rpc:
     def run(self, requests: Sequence[Request]) -> list[Event]:
         """Send every request at once (pipelined across servers) and wait for all replies.
 
-        Requests that only read (or only sync) and lost their connection are sent
-        once more on a new one: a restarted server is found through the registry
-        and the caller carries on. A server still down fails them again at once.
+        Requests answered STALE_VIEW are sent again under the newer view. Requests
+        that only read (or only sync) and lost their connection are sent again on a
+        new one, with backoff, until the deadline, also while the view says their
+        server is down: a restarted server comes back under its rank (the view's
+        authority marks it up once it answers), the registry has its new address,
+        and the caller carries on. Other requests fail at once.
         """
-        replies = self._run_once(requests)
-        lost = [i for i, reply in enumerate(replies)
-                if reply.status in _LOST_CONNECTION and requests[i].op in _REPEATABLE]
-        if lost:
+        deadline = time.monotonic() + self.timeout
+        replies = self._run_once(requests, deadline)
+        delay = _RESEND_FIRST_S
+        while True:
+            again = [i for i, reply in enumerate(replies) if self._resend(requests[i], reply)]
+            if not again or time.monotonic() >= deadline:
+                return replies
+            stale = any(replies[i].status == STALE_VIEW for i in again)
+            if not (stale and self.views.reload()):
+                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                delay = min(delay * 2, _RESEND_CAP_S)
+                self.views.reload_soon()
             try:
-                again = self._run_once([requests[i] for i in lost])
+                resent = self._run_once([requests[i] for i in again], deadline)
             except OSError:
-                return replies  # still unreachable: the first failure stands
-            for index, reply in zip(lost, again, strict=True):
+                continue  # not even sent (still down): the failure stands, or a retry
+            for index, reply in zip(again, resent, strict=True):
                 replies[index] = reply
-        return replies
 
-    def _run_once(self, requests: Sequence[Request]) -> list[Event]:
+    def _resend(self, request: Request, reply: Event) -> bool:
+        if reply.status == STALE_VIEW:
+            return True
+        return reply.status in _LOST_CONNECTION and request.op in _REPEATABLE
+
+    def _run_once(self, requests: Sequence[Request], deadline: float) -> list[Event]:
         if len(requests) == 1:
-            return [self._call_one(requests[0])]
+            return [self._call_one(requests[0], deadline)]
         sent: list[int | Event] = []
         try:
             for request in requests:
@@ -166,7 +201,7 @@ class Rpc:
             # reply can land in a buffer the caller is about to free.
             if len(sent) != len(requests):
                 self._drain([r for r in sent if isinstance(r, int)])
-        replies = iter(self.wait([r for r in sent if isinstance(r, int)]))
+        replies = iter(self.wait([r for r in sent if isinstance(r, int)], deadline))
         return [next(replies) if isinstance(r, int) else r for r in sent]
 
     def _submit_or_lost(self, request: Request) -> int | Event:
@@ -179,15 +214,20 @@ class Rpc:
                 raise
             return _failed_reply(request, exc.errno)
 
-    def _call_one(self, request: Request) -> Event:
+    def _call_one(self, request: Request, deadline: float) -> Event:
         """A single request: sent and awaited in one engine call (the common case
         of a synchronous client), with the same deadline and failure handling."""
-        conn = self._connection(request.rank)
-        deadline = time.monotonic() + self.timeout
+        try:
+            conn = self._connection(request.rank)
+        except OSError as exc:
+            if exc.errno not in _LOST_CONNECTION:
+                raise
+            return _failed_reply(request, exc.errno)
         try:
             req_id, reply = self._engine.call(
                 conn, int(request.op), request.ino, request.offset, request.length,
-                request.body, request.recv_into, int(self.timeout * 1000))
+                request.body, request.recv_into,
+                max(1, int((deadline - time.monotonic()) * 1000)))
         except OSError as exc:
             self._drop_connection(conn)
             if exc.errno not in _LOST_CONNECTION:
@@ -244,3 +284,7 @@ class Rpc:
     def close(self) -> None:
         for conn in list(self._rank_of_conn):
             self._drop_connection(conn)
+
+    def rank_of(self, route: int) -> int:
+        """The server a route leads to under the current view."""
+        return self.views.rank_of(route)

@@ -23,7 +23,7 @@ from benchfs.core.paths import is_normalized
 
 MAGIC = 0x42465331  # "BFS1", BFS_WIRE_MAGIC in csrc/bfs_engine.h
 VERSION = 1
-# magic, version, flags, opcode, req_id, status, reserved, ino, offset, length
+# magic, version, flags, opcode, req_id, status, epoch, ino, offset, length
 HEADER = struct.Struct("<IBBHQiIQQQ")
 HEADER_SIZE = HEADER.size  # 48, sizeof(bfs_wire_header_t)
 FIRST_PYTHON_OP = 16  # BFS_OP_FIRST_PYTHON: opcodes below are served by the C engine
@@ -48,7 +48,7 @@ class WireHeader:
     opcode: int = 0
     req_id: int = 0
     status: int = 0
-    reserved: int = 0
+    epoch: int = 0  # the sender's view epoch (benchfs.core.views)
     ino: int = 0
     offset: int = 0
     length: int = 0
@@ -57,7 +57,7 @@ class WireHeader:
         try:
             return HEADER.pack(
                 self.magic, self.version, self.flags, self.opcode, self.req_id, self.status,
-                self.reserved, self.ino, self.offset, self.length,
+                self.epoch, self.ino, self.offset, self.length,
             )
         except struct.error as exc:
             raise ValueError(f"header field out of range: {exc}") from None
@@ -119,6 +119,11 @@ class Op(enum.IntEnum):
     TX_STEP = 45  # server to server: one step of a transaction, applied once per key
     TX_FORGET = 46  # server to server: a transaction finished, drop its step results
     MKDIR_TX = 47  # a directory and its parent's link, to the server of the new name
+    # Health and views (benchfs.server.health), server to server. Numbered apart from
+    # the ops above so that other additions do not collide with them.
+    PING = 60  # are you there? (any reply says yes)
+    PROBE = 61  # ping this member for me: did it answer? (SWIM's indirect probe)
+    VIEW_CHANGE = 62  # to the view's authority: commit a view with this member's new state
 
 
 class SignedInt(int):
@@ -175,6 +180,9 @@ REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
     Op.TX_FORGET: (("txid", int),),
     Op.MKDIR_TX: (("path", str), ("mode", int), ("uid", int), ("gid", int), ("parent_ino", int),
                   ("wait_ms", int)),
+    Op.PING: (),
+    Op.PROBE: (("rank", int),),
+    Op.VIEW_CHANGE: (("rank", int), ("state", str)),
 }
 
 PATH_FIELDS = frozenset({"path", "src", "dst"})

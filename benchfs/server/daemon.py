@@ -30,9 +30,10 @@ from benchfs.registry import (
 )
 from benchfs.server.faults import Faults
 from benchfs.server.handlers import RequestHandlers
+from benchfs.server.health import DEFAULT_FAILURE_TIMEOUT, HealthMonitor
 from benchfs.server.metadata import MetadataStore
 from benchfs.server.plans import Placement
-from benchfs.server.transactions import Coordinator
+from benchfs.server.transactions import Coordinator, Peers
 from benchfs.server.wal import WALError, WriteAheadLog
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
 
@@ -56,13 +57,13 @@ class ServerOptions:
     spin_us: int = DEFAULT_SPIN_US
     o_direct: bool = False
     direct_min: int = DEFAULT_DIRECT_MIN
+    failure_timeout: float = DEFAULT_FAILURE_TIMEOUT  # a silent peer is down after this
 
 
 class Server:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         self.cluster = self._cluster_config()
-        where = Placement(self.cluster.servers)
         options.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = Engine(EngineConfig(
             listen_host=options.host, listen_port=options.port,
@@ -71,6 +72,11 @@ class Server:
             direct_min=options.direct_min,
             err_mode_peer=self.cluster.peer_errors,
         ))
+        peers = Peers(self.engine, options.registry)
+        self.health = HealthMonitor(options.rank, self.engine, options.registry,
+                                    self.cluster.servers, peers, options.failure_timeout)
+        where = Placement(self.health.view.table)
+        self.health.on_view = lambda view: where.adopt(view.table)
         self.wal = WriteAheadLog(options.data_dir / "meta")
         self.store = MetadataStore(options.rank, where.of_path("/") == options.rank,
                                    journal=self.wal.append)
@@ -84,7 +90,7 @@ class Server:
                                         lambda: self.wal.short_of_space)
         self.faults = Faults.from_env(self.wal.flush)
         self.coordinator = Coordinator(options.rank, where, self.store, self.handlers,
-                                       self.engine, options.registry, self.faults)
+                                       self.engine, peers, self.faults)
         self.coordinator.resume()
         self._stopping = False
         self._next_compaction = 0.0  # monotonic time before which compaction waits
@@ -120,7 +126,8 @@ class Server:
                     entry.rank, entry.host, entry.port, entry.data_dir)
         try:
             while not self._stopping:
-                self._serve_batch(self.engine.progress(self.coordinator.wait_ms(_WAKE_MS)))
+                wait_ms = self.health.wait_ms(self.coordinator.wait_ms(_WAKE_MS))
+                self._serve_batch(self.engine.progress(wait_ms))
         finally:
             withdraw_server(self.options.registry, self.options.rank, os.getpid())
             self.engine.close()
@@ -142,15 +149,20 @@ class Server:
                 body = event.payload or b""
                 if event.opcode in Coordinator.OPS:
                     self.coordinator.begin(event.req_id, event.opcode, body)
+                elif event.opcode in HealthMonitor.OPS:
+                    self.health.on_request(event.req_id, event.opcode, body)
                 else:
                     replies.append((event.req_id, *self.handlers.handle(event.opcode, body)))
                     self.faults.after_request(event.opcode, body)
             elif event.kind == EventKind.REPLY:
-                self.coordinator.on_reply(event)
+                if not self.health.on_reply(event):
+                    self.coordinator.on_reply(event)
             else:
                 self._note(event)
+        self.health.follow()
+        self.health.tick()
         self.coordinator.tick()
-        replies += self.coordinator.take_replies()
+        replies += self.coordinator.take_replies() + self.health.take_replies()
         if not (events or replies or self.coordinator.sends_waiting):
             return
         failed = self._commit()

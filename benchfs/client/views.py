@@ -1,0 +1,77 @@
+"""The client's view of the cluster: which server holds a partition, who is down.
+
+Requests are addressed by *route*: a plain server rank (an inode's home, a
+broadcast) or a partition (``partition_route``: a path's entry, a chunk). The route
+becomes a rank when the request is sent, through the view held at that moment, so a
+request resent after the view changed goes to the partition's new server.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from loguru import logger
+
+from benchfs._native.engine import Engine
+from benchfs.core.views import MemberState, View
+from benchfs.view_registry import current_view
+
+PARTITION_ROUTE = 1 << 32  # routes from here up name partition (route - PARTITION_ROUTE)
+
+# Reloading the view to learn whether a down server came back: first after this
+# long, then twice as long each time nothing changed, up to the cap.
+_RELOAD_FIRST_S = 0.05
+_RELOAD_CAP_S = 1.0
+
+
+def partition_route(partition: int) -> int:
+    return PARTITION_ROUTE + partition
+
+
+class ClientView:
+    """The newest view this client loaded, and the engine epoch that goes with it."""
+
+    def __init__(self, engine: Engine, registry: Path, servers: int) -> None:
+        self._engine = engine
+        self._registry = registry
+        self._servers = servers
+        self._backoff = _RELOAD_FIRST_S
+        self._next_reload = 0.0
+        self._adopt(current_view(registry, servers))
+
+    def _adopt(self, view: View) -> None:
+        self.view = view
+        self._primaries = view.table.primaries
+        self._down = frozenset(view.ranks([MemberState.DOWN, MemberState.JOINING]))
+        self.ranks = view.table.servers()
+        self._engine.set_epoch(view.epoch)
+
+    def reload(self) -> bool:
+        """Load the newest view; whether it is newer than ours."""
+        view = current_view(self._registry, self._servers)
+        if view.epoch <= self.view.epoch:
+            return False
+        logger.debug("view {} -> {}", self.view.epoch, view.epoch)
+        self._adopt(view)
+        self._backoff = _RELOAD_FIRST_S
+        return True
+
+    def reload_soon(self) -> None:
+        """``reload``, but at most once per backoff period (which doubles while
+        nothing changes): for polling whether a down server is back."""
+        now = time.monotonic()
+        if now < self._next_reload:
+            return
+        if not self.reload():
+            self._backoff = min(self._backoff * 2, _RELOAD_CAP_S)
+        self._next_reload = now + self._backoff
+
+    def rank_of(self, route: int) -> int:
+        if route >= PARTITION_ROUTE:
+            return self._primaries[route - PARTITION_ROUTE]
+        return route
+
+    def is_down(self, rank: int) -> bool:
+        """Known not to serve (down, or still joining): calls to it fail at once."""
+        return rank in self._down
