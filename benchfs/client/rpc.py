@@ -82,11 +82,15 @@ class Rpc:
         conn = self._conns.get(rank)
         if conn is not None:
             return conn
+        # (Re)connecting: the connection failed or is new. Look at the view first
+        # (throttled): the server may have been declared down, or be back up.
+        self.views.reload_soon()
+        rank = self.views.rank_of(route)
         if self.views.is_down(rank):
-            self.views.reload_soon()  # it may be back: poll the view, with backoff
-            rank = self.views.rank_of(route)
-            if self.views.is_down(rank):
-                raise os_error(errno.ENOTCONN)
+            raise os_error(errno.ENOTCONN)
+        conn = self._conns.get(rank)
+        if conn is not None:
+            return conn
         # Read the registry each time we (re)connect: a restarted server
         # publishes a new port under the same rank.
         entry = read_server(self._registry, rank)

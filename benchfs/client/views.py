@@ -19,10 +19,9 @@ from benchfs.view_registry import current_view
 
 PARTITION_ROUTE = 1 << 32  # routes from here up name partition (route - PARTITION_ROUTE)
 
-# Reloading the view to learn whether a down server came back: first after this
-# long, then twice as long each time nothing changed, up to the cap.
-_RELOAD_FIRST_S = 0.05
-_RELOAD_CAP_S = 1.0
+# Reloading the view to learn whether a down server came back: at most this often
+# (a restarted server marks itself up before it registers its new address).
+_RELOAD_EVERY_S = 0.05
 
 
 def partition_route(partition: int) -> int:
@@ -36,7 +35,6 @@ class ClientView:
         self._engine = engine
         self._registry = registry
         self._servers = servers
-        self._backoff = _RELOAD_FIRST_S
         self._next_reload = 0.0
         self._adopt(current_view(registry, servers))
 
@@ -54,18 +52,15 @@ class ClientView:
             return False
         logger.debug("view {} -> {}", self.view.epoch, view.epoch)
         self._adopt(view)
-        self._backoff = _RELOAD_FIRST_S
         return True
 
     def reload_soon(self) -> None:
-        """``reload``, but at most once per backoff period (which doubles while
-        nothing changes): for polling whether a down server is back."""
+        """``reload``, at most once per ``_RELOAD_EVERY_S``: for polling whether a
+        down server is back without reading the registry at every failing call."""
         now = time.monotonic()
-        if now < self._next_reload:
-            return
-        if not self.reload():
-            self._backoff = min(self._backoff * 2, _RELOAD_CAP_S)
-        self._next_reload = now + self._backoff
+        if now >= self._next_reload:
+            self._next_reload = now + _RELOAD_EVERY_S
+            self.reload()
 
     def rank_of(self, route: int) -> int:
         if route >= PARTITION_ROUTE:

@@ -8,7 +8,8 @@ probe). Only when a helper answers that it could not reach it either, and our ow
 pings still fail, is it declared down: the detector asks the view's authority (the
 lowest rank that is up) to commit a view marking it so (``VIEW_CHANGE``).
 
-A member is watched from its first answer on: a cluster whose servers start one
+A server that restarts after it was declared down commits itself up before it
+registers its new address. A member is watched from its first answer on: a cluster whose servers start one
 after the other does not declare the late ones down. So one slow process on a busy machine, or a pause of up to about half the failure
 timeout (a ping's timeout plus a probe's), is not evicted: someone gets an answer.
 A server cut off from everyone gets no helper's confirmation and declares nobody
@@ -105,6 +106,10 @@ class HealthMonitor:
         self._replies: list[tuple[int, int, bytes]] = []
         self.view = current_view(registry, servers)
         self._adopt(self.view)
+        if self.view.state(rank) == MemberState.DOWN:
+            # Restarted after being declared down: say so before registering, so a
+            # client that finds our new address also finds us up.
+            self._commit(rank, MemberState.UP)
 
     # -- the view --------------------------------------------------------------------------
 

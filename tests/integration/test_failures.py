@@ -34,8 +34,9 @@ def own_cluster(request: pytest.FixtureRequest, tmp_path: Path):
 
 
 def _paths_on(client: benchfs.Client, rank: int, count: int) -> list[str]:
-    ring_rank = client._ns.rank_of_path  # placement is public knowledge of the client
-    return [p for p in (f"/f{i}" for i in range(1000)) if ring_rank(p) == rank][:count]
+    def server_of(path: str) -> int:  # placement is public knowledge of the client
+        return client._rpc.rank_of(client._ns.rank_of_path(path))
+    return [p for p in (f"/f{i}" for i in range(1000)) if server_of(p) == rank][:count]
 
 
 # A call to a dead server must end (with an errno) instead of hanging: pytest-timeout
