@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +18,8 @@ from benchfs.core.partitions import (
     moved_partitions,
     remove_server,
 )
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 def spread(table: PartitionTable, slot: int = 0) -> int:
@@ -139,3 +144,18 @@ def test_any_history_stays_balanced_and_moves_little(start: int, replicas: int,
         # a leaver's primaries all to one backup): balancing them by promoting
         # backups is the replication work's (issue 13).
         table = after
+
+
+@pytest.mark.slow
+def test_scale_figures_of_the_issue(tmp_path: Path) -> None:
+    """scripts/placement_scale.py with 10^7 real chunk keys over 1 000 servers."""
+    out = tmp_path / "figures.json"
+    subprocess.run([sys.executable, str(SCRIPTS / "placement_scale.py"), "--json", str(out)],
+                   check=True, stdout=subprocess.DEVNULL)
+    figures = json.loads(out.read_text())
+    assert figures["ownership_max_over_mean"] <= 1.01
+    assert figures["chunks_max_over_mean"] <= 1.05
+    assert figures["add_moved_fraction"] <= figures["add_bound"]
+    assert figures["add_moved_chunk_fraction"] <= figures["add_bound"]
+    assert figures["add_only_onto_newcomer"] == 1
+    assert figures["remove_only_its_share"] == 1
