@@ -42,6 +42,10 @@ _LOST_CONNECTION = frozenset({errno.ENOTCONN, errno.ECONNRESET, errno.ETIMEDOUT,
 # first after this long, then twice as long each time, up to the cap.
 _RESEND_FIRST_S = 0.01
 _RESEND_CAP_S = 0.2
+# A call left unanswered this long looks at the view (and again as often) so that it
+# fails at once when its server is declared down, instead of at its deadline: a cut
+# link resets nothing, and the connection would wait on.
+_VIEW_CHECK_S = 0.25
 
 
 def _failed_reply(request: Request, err: int) -> Event:
@@ -80,7 +84,7 @@ class Rpc:
     def _connection(self, route: int) -> int:
         rank = self.views.rank_of(route)
         conn = self._conns.get(rank)
-        if conn is not None:
+        if conn is not None and not self.views.is_down(rank):
             return conn
         # (Re)connecting: the connection failed or is new. Look at the view first
         # (throttled): the server may have been declared down, or be back up.
@@ -138,9 +142,22 @@ class Rpc:
             if remaining <= 0:
                 self._abandon(wanted - self._replies.keys())
                 raise os_error(errno.ETIMEDOUT)
-            for event in self._engine.progress(max(1, int(remaining * 1000))):
+            events = self._engine.progress(max(1, int(min(remaining, _VIEW_CHECK_S) * 1000)))
+            for event in events:
                 self._absorb(event)
+            if not events:
+                self._fail_if_down(wanted - self._replies.keys())
         return [self._replies.pop(req_id) for req_id in req_ids]
+
+    def _fail_if_down(self, req_ids: set[int]) -> None:
+        """Fail the requests whose server a newer view declares down: drop their
+        connections (the engine fails everything pending there with ENOTCONN)."""
+        self.views.reload_soon()
+        conns = {self._conn_of_request[r] for r in req_ids if r in self._conn_of_request}
+        for conn in conns:
+            rank = self._rank_of_conn.get(conn)
+            if rank is not None and self.views.is_down(rank):
+                self._drop_connection(conn)
 
     def _absorb(self, event: Event) -> None:
         if event.kind == EventKind.REPLY:
@@ -164,10 +181,10 @@ class Rpc:
 
         Requests answered STALE_VIEW are sent again under the newer view. Requests
         that only read (or only sync) and lost their connection are sent again on a
-        new one, with backoff, until the deadline, also while the view says their
-        server is down: a restarted server comes back under its rank (the view's
-        authority marks it up once it answers), the registry has its new address,
-        and the caller carries on. Other requests fail at once.
+        new one, with backoff, until the deadline or until the view declares their
+        server down: a restarted server is found through the registry (it marks
+        itself up before it registers) and the caller carries on. Other requests,
+        and all requests to a server known down, fail at once.
         """
         deadline = time.monotonic() + self.timeout
         replies = self._run_once(requests, deadline)
@@ -191,7 +208,8 @@ class Rpc:
     def _resend(self, request: Request, reply: Event) -> bool:
         if reply.status == STALE_VIEW:
             return True
-        return reply.status in _LOST_CONNECTION and request.op in _REPEATABLE
+        return (reply.status in _LOST_CONNECTION and request.op in _REPEATABLE
+                and not self.views.is_down(self.views.rank_of(request.rank)))
 
     def _run_once(self, requests: Sequence[Request], deadline: float) -> list[Event]:
         if len(requests) == 1:
@@ -231,7 +249,7 @@ class Rpc:
             req_id, reply = self._engine.call(
                 conn, int(request.op), request.ino, request.offset, request.length,
                 request.body, request.recv_into,
-                max(1, int((deadline - time.monotonic()) * 1000)))
+                max(1, int(min(deadline - time.monotonic(), _VIEW_CHECK_S) * 1000)))
         except OSError as exc:
             self._drop_connection(conn)
             if exc.errno not in _LOST_CONNECTION:

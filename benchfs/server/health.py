@@ -280,8 +280,13 @@ class HealthMonitor:
         """Confirm a silent member through others; declare it down once one could not
         reach it either."""
         if target.confirmed:
-            logger.warning("server {} confirmed silent; proposing it down", target.rank)
             target.clear()
+            if self._peers.restarted(target.rank):
+                # Silent because it restarted: what failed was the old instance's
+                # connection. Ping the new one instead of declaring it down.
+                self._drop_connection(target.rank)
+                return
+            logger.warning("server {} confirmed silent; proposing it down", target.rank)
             self._propose(target.rank, MemberState.DOWN)
             return
         if target.probes and now - target.probes_sent <= 2 * self.ping_timeout:
