@@ -87,9 +87,15 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         if not entries:
             print(f"no servers registered in {cluster.registry}")
             return 1
+        from benchfs.registry import read_cluster_config
+        from benchfs.view_registry import current_view
+
+        view = current_view(cluster.registry, read_cluster_config(cluster.registry).servers)
+        print(f"view {view.epoch}")
         for rank, entry in sorted(entries.items()):
-            print(f"server {rank}: pid {entry.pid} at {entry.host}:{entry.port} "
-                  f"data {entry.data_dir}")
+            state = view.state(rank)
+            print(f"server {rank}: {state.value if state else 'not a member'}, pid {entry.pid} "
+                  f"at {entry.host}:{entry.port} data {entry.data_dir}")
     return 0
 
 

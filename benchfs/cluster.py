@@ -26,8 +26,8 @@ from benchfs.registry import (
     read_servers,
     write_cluster_config,
 )
-from benchfs.view_registry import clear_views
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
+from benchfs.view_registry import clear_views
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0

@@ -9,9 +9,10 @@ pings still fail, is it declared down: the detector asks the view's authority (t
 lowest rank that is up) to commit a view marking it so (``VIEW_CHANGE``).
 
 A server that restarts after it was declared down commits itself up before it
-registers its new address. A member is watched from its first answer on: a cluster whose servers start one
-after the other does not declare the late ones down. So one slow process on a busy machine, or a pause of up to about half the failure
-timeout (a ping's timeout plus a probe's), is not evicted: someone gets an answer.
+registers its new address. A member is watched from its first answer on: a cluster
+whose servers start one after the other does not declare the late ones down. So one
+slow process on a busy machine, or a pause of up to about half the failure timeout
+(a ping's timeout plus a probe's), is not evicted: someone gets an answer.
 A server cut off from everyone gets no helper's confirmation and declares nobody
 down. The authority also pings the members that are down; one that answers (it
 restarted, or its link came back) is committed up again.
@@ -31,7 +32,7 @@ import errno
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from loguru import logger
@@ -40,6 +41,7 @@ from benchfs._native.engine import Engine, Event
 from benchfs.core.views import MemberState, View
 from benchfs.core.wire import MalformedFrame, Op, decode_reply, decode_request, encode_reply
 from benchfs.core.wire import encode_request as encode
+from benchfs.registry import read_server
 from benchfs.server.transactions import UNREACHED, Peers
 from benchfs.view_registry import commit_view, current_view
 
@@ -104,6 +106,9 @@ class HealthMonitor:
         self._probing: dict[int, _Probe] = {}  # our ping id -> the PROBE we answer
         self._changes: dict[int, tuple[int, MemberState]] = {}  # VIEW_CHANGE id -> change
         self._replies: list[tuple[int, int, bytes]] = []
+        # Before this moment (monotonic) nothing is due: every batch calls tick, and
+        # the idle case must cost nothing. Anything that changes a target resets it.
+        self._quiet_until = 0.0
         self.view = current_view(registry, servers)
         self._adopt(self.view)
         if self.view.state(rank) == MemberState.DOWN:
@@ -114,6 +119,7 @@ class HealthMonitor:
     # -- the view --------------------------------------------------------------------------
 
     def _adopt(self, view: View) -> None:
+        self._quiet_until = 0.0
         self.view = view
         self._engine.set_epoch(view.epoch)
         wanted = set(self._ring_neighbours())
@@ -152,9 +158,13 @@ class HealthMonitor:
                 self._adopt(view)
             if view.state(rank) == state:
                 return 0
-            if view.state(rank) is None:
+            member = view.member(rank)
+            if member is None:
                 return errno.ENOENT
-            proposed = view.with_state(rank, state)
+            entry = read_server(self._registry, rank) if state == MemberState.UP else None
+            if entry is not None:  # up again: at the address it registered
+                member = replace(member, host=entry.host, port=entry.port)
+            proposed = view.with_member(replace(member, state=state))
             if commit_view(self._registry, proposed):
                 logger.info("view {}: server {} is {}", proposed.epoch, rank, state.value)
                 self._adopt(proposed)
@@ -186,6 +196,7 @@ class HealthMonitor:
             return None
 
     def on_request(self, handle: int, opcode: int, body: bytes) -> None:
+        self._quiet_until = 0.0
         try:
             args = decode_request(opcode, body)
         except MalformedFrame as exc:
@@ -210,6 +221,11 @@ class HealthMonitor:
 
     def on_reply(self, event: Event) -> bool:
         """Take a REPLY event to one of our requests; False when it is not ours."""
+        req_id = event.req_id
+        if not (req_id in self._pings or req_id in self._probing or req_id in self._probe_of
+                or req_id in self._changes):
+            return False
+        self._quiet_until = 0.0
         alive = event.status not in UNREACHED
         rank = self._pings.pop(event.req_id, None)
         if rank is not None:
@@ -254,6 +270,8 @@ class HealthMonitor:
     def tick(self) -> None:
         """Pings due, timeouts, probes, and the down verdicts they lead to."""
         now = time.monotonic()
+        if now < self._quiet_until:
+            return
         for target in list(self._targets.values()):
             if target.ping is not None and now - target.ping_sent > self.ping_timeout:
                 target.suspect = target.seen
@@ -275,6 +293,7 @@ class HealthMonitor:
             if probe.deadline <= now:
                 del self._probing[ping]
                 self._replies.append((probe.handle, 0, encode_reply(False)))
+        self._quiet_until = self._next_moment()
 
     def _suspect(self, target: _Target, now: float) -> None:
         """Confirm a silent member through others; declare it down once one could not
@@ -316,13 +335,15 @@ class HealthMonitor:
         replies, self._replies = self._replies, []
         return replies
 
-    def wait_ms(self, idle_ms: int) -> int:
-        """How long the loop may sleep before a ping or a timeout is due."""
+    def _next_moment(self) -> float:
+        """When the next ping or timeout is due (monotonic; inf: nothing is)."""
         moments = [t.next_ping if t.ping is None else t.ping_sent + self.ping_timeout
                    for t in self._targets.values()]
         moments += [probe.deadline for probe in self._probing.values()]
-        if not moments:
-            return idle_ms
-        soonest = min(moments) - time.monotonic()
-        return max(0, min(idle_ms, math.ceil(soonest * 1000)))
+        return min(moments, default=math.inf)
+
+    def wait_ms(self, idle_ms: int) -> int:
+        """How long the loop may sleep before a ping or a timeout is due."""
+        soonest = self._next_moment() - time.monotonic()
+        return idle_ms if soonest == math.inf else max(0, min(idle_ms, math.ceil(soonest * 1000)))
 
