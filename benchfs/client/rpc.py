@@ -87,8 +87,12 @@ class Rpc:
         if conn is not None and not self.views.is_down(rank):
             return conn
         # (Re)connecting: the connection failed or is new. Look at the view first
-        # (throttled): the server may have been declared down, or be back up.
-        self.views.reload_soon()
+        # (at most every 50 ms): the server may have been declared down. One we know
+        # as down is looked up every time: it may be back.
+        if self.views.is_down(rank):
+            self.views.reload()
+        else:
+            self.views.reload_soon()
         rank = self.views.rank_of(route)
         if self.views.is_down(rank):
             raise os_error(errno.ENOTCONN)
