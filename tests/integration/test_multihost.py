@@ -23,7 +23,9 @@ import pytest
 
 from benchfs.cluster import LocalCluster
 from benchfs.core.errors import FAILURE_ERRNOS
+from benchfs.core.views import MemberState, View
 from benchfs.registry import ClusterConfig, write_cluster_config
+from benchfs.view_registry import current_view
 from tests.integration import netns
 
 SERVERS = 4
@@ -140,3 +142,8 @@ def test_a_cut_link_fails_calls_fast_and_its_return_brings_the_server_back(
     assert cut["failed_with"] in FAILURE_ERRNOS
     assert cut["others_served"]
     assert back["intact"]
+    # The cut-off server, which could reach nobody, declared nobody down.
+    for path in multihost.cluster.registry.glob("view-*.json"):
+        view = View.from_json(json.loads(path.read_text()))
+        assert view.ranks([MemberState.DOWN]) in ([], [victim]), view
+    assert current_view(multihost.cluster.registry, SERVERS).ranks([MemberState.UP]) == [0, 1, 2, 3]

@@ -39,14 +39,15 @@ def four(tmp_path: Path) -> Iterator[LocalCluster]:
     running.down()
 
 
-def wait_view(cluster: LocalCluster, wanted: Callable[[View], bool]) -> View:
+def wait_view(cluster: LocalCluster, wanted: Callable[[View], bool], servers: int = 4) -> View:
     deadline = time.monotonic() + GUARD_S
     while time.monotonic() < deadline:
-        view = current_view(cluster.registry, 4)
+        view = current_view(cluster.registry, servers)
         if wanted(view):
             return view
         time.sleep(0.01)
-    raise AssertionError(f"no such view within {GUARD_S} s: {current_view(cluster.registry, 4)}")
+    raise AssertionError(f"no such view within {GUARD_S} s: "
+                         f"{current_view(cluster.registry, servers)}")
 
 
 @pytest.mark.timeout(120)
@@ -76,6 +77,19 @@ def test_killed_server_is_declared_down_then_up_after_restart(four: LocalCluster
         assert client.pread(fd, len(data), 0) == data
         client.mkdir(victim_path)
         client.close(fd)
+
+
+@pytest.mark.timeout(120)
+def test_with_two_servers_the_survivor_declares_the_other_down(tmp_path: Path) -> None:
+    """Nobody to confirm through: the survivor's own failed pings are the verdict."""
+    pair = start_cluster(tmp_path / "pair", 2)
+    try:
+        time.sleep(SETTLE_S)
+        os.kill(pair.entries()[0].pid, signal.SIGKILL)
+        view = wait_view(pair, lambda v: v.state(0) == MemberState.DOWN, servers=2)
+        assert view.ranks([MemberState.UP]) == [1]
+    finally:
+        pair.down()
 
 
 @pytest.mark.timeout(120)
