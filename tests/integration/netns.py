@@ -52,12 +52,15 @@ class Hosts:
             self.close()
             raise
         # Open MPI's rsh launch agent: "agent [options] host command": run the
-        # command inside the host's namespace instead of over ssh.
+        # command inside the host's namespace instead of over ssh. Each host gets a
+        # temporary directory of its own: the hosts share /tmp and a host name, and
+        # Open MPI's session directories (named after both) would collide.
         self.agent.write_text(
             "#!/bin/sh\n"
             'while [ "${1#-}" != "$1" ]; do shift; done\n'
             'host=$1; shift\n'
-            'exec ip netns exec "$host" /bin/sh -c "$*"\n')
+            f'tmp="{workdir}/tmp-$host"; mkdir -p "$tmp"\n'
+            'exec env TMPDIR="$tmp" ip netns exec "$host" /bin/sh -c "$*"\n')
         self.agent.chmod(0o755)
 
     def name(self, n: int) -> str:

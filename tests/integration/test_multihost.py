@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -66,6 +67,8 @@ def multihost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MultiHost]:
     serve = work / "serve.sh"
     _serve_script(serve, cluster)
     log = work / "mpirun.log"
+    launcher_tmp = work / "tmp-launcher"  # Open MPI's session directory, apart (netns.py)
+    launcher_tmp.mkdir()
     mpirun = hosts.command(
         CLIENT, "mpirun", "--allow-run-as-root", "--bind-to", "none", "-np", str(SERVERS),
         "--host", ",".join(f"{hosts.name(n)}:1" for n in range(1, SERVERS + 1)),
@@ -73,7 +76,8 @@ def multihost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MultiHost]:
         *[arg for key in UCX_ENV for arg in ("-x", key)], str(serve))
     with open(log, "wb") as out:
         launcher = subprocess.Popen(mpirun, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env={**os.environ, **UCX_ENV},
+                                    stdin=subprocess.DEVNULL,
+                                    env={**os.environ, **UCX_ENV, "TMPDIR": str(launcher_tmp)},
                                     start_new_session=True)
     try:
         cluster.wait_registered(range(SERVERS))
@@ -95,6 +99,9 @@ def _parity_from_the_client_host(multihost: MultiHost, *targets: str) -> None:
                                 "-p", "no:cacheprovider", *targets),
         cwd=REPO, env=multihost.client_env(), capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    passed = re.search(r"(\d+) passed", run.stdout)
+    assert passed is not None and int(passed.group(1)) > 0, run.stdout[-2000:]
+    print(f"\nfrom the client host: {run.stdout.strip().splitlines()[-1]}")
 
 
 @pytest.mark.timeout(600)
