@@ -15,6 +15,7 @@ from loguru import logger
 
 from benchfs._native.engine import Engine
 from benchfs.core.views import MemberState, View
+from benchfs.registry import read_server
 from benchfs.view_registry import current_view
 
 PARTITION_ROUTE = 1 << 32  # routes from here up name partition (route - PARTITION_ROUTE)
@@ -41,7 +42,10 @@ class ClientView:
     def _adopt(self, view: View) -> None:
         self.view = view
         self._primaries = view.table.primaries
-        self._down = frozenset(view.ranks([MemberState.DOWN, MemberState.JOINING]))
+        # rank -> the address of the instance declared down (None: not serving at all)
+        self._down: dict[int, tuple[str, int] | None] = {
+            m.rank: (m.host, m.port) if m.state == MemberState.DOWN and m.port else None
+            for m in view.members if m.state in (MemberState.DOWN, MemberState.JOINING)}
         self.ranks = view.table.servers()
         self._engine.set_epoch(view.epoch)
 
@@ -68,5 +72,15 @@ class ClientView:
         return route
 
     def is_down(self, rank: int) -> bool:
-        """Known not to serve (down, or still joining): calls to it fail at once."""
-        return rank in self._down
+        """Known not to serve (down, or still joining): calls to it fail at once.
+
+        A server declared down that has registered anew since (another address) is
+        a restarted instance, not the one declared down: it may be tried. The view
+        that says it is up again may be a moment behind its registration."""
+        if rank not in self._down:
+            return False
+        dead = self._down[rank]
+        if dead is None:
+            return True
+        entry = read_server(self._registry, rank)
+        return entry is None or (entry.host, entry.port) == dead

@@ -182,7 +182,8 @@ REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
                   ("wait_ms", int)),
     Op.PING: (),
     Op.PROBE: (("rank", int),),
-    Op.VIEW_CHANGE: (("rank", int), ("state", str)),
+    # host, port: for a member declared down, the instance found dead ("", 0: unknown)
+    Op.VIEW_CHANGE: (("rank", int), ("state", str), ("host", str), ("port", int)),
 }
 
 PATH_FIELDS = frozenset({"path", "src", "dst"})

@@ -122,6 +122,7 @@ class Server:
             pid=os.getpid(), data_dir=str(self.options.data_dir),
         )
         publish_server(self.options.registry, entry)
+        self.health.refute_down()
         logger.info("server {} listening on {}:{} (data in {})",
                     entry.rank, entry.host, entry.port, entry.data_dir)
         try:

@@ -5,22 +5,24 @@ neighbours, skipping those already down), not everyone. A neighbour that does no
 answer a ping within ``ping_timeout``, or whose connection fails, is *suspect*: up
 to ``HELPERS`` other members are asked to ping it for us (``PROBE``, SWIM's indirect
 probe). Only when a helper answers that it could not reach it either, and our own
-pings still fail, is it declared down: the detector asks the view's authority (the
-lowest rank that is up) to commit a view marking it so (``VIEW_CHANGE``).
+pings still fail for a grace period after that (SWIM's suspicion timeout), is it
+declared down: the detector asks the view's authority (the lowest rank that is up)
+to commit a view marking it so (``VIEW_CHANGE``).
 
 A server that restarts after it was declared down commits itself up before it
 registers its new address. A member is watched from its first answer on: a cluster
 whose servers start one after the other does not declare the late ones down. So one
-slow process on a busy machine, or a pause of up to about half the failure timeout
-(a ping's timeout plus a probe's), is not evicted: someone gets an answer.
+slow process on a busy machine, or a pause shorter than a ping's timeout, a probe's
+and the grace together, is not evicted.
 A server cut off from everyone gets no helper's confirmation and declares nobody
 down. The authority also pings the members that are down; one that answers (it
 restarted, or its link came back) is committed up again.
 
 Timing, with ``T`` the failure timeout (3 s by default): a ping every ``T/10`` to
-each neighbour; a ping or a probe answers within ``T/4``. A killed server's TCP
-connection resets, so pings fail at once and it is down within about ``T/10`` plus
-the commit; a silent one (a cut link) within about ``T/10 + T/4 + T/4 + T/10``.
+each neighbour; a ping or a probe answers within ``T/5``; the grace is ``T/5``. A
+killed server's TCP connection resets, so pings fail at once and it is down within
+about ``T/10 + T/5`` plus the commit; a silent one (a cut link) within about
+``T/10 + 3 T/5 + T/10``, and a pause shorter than ``3 T/5`` is never evicted.
 
 Suspicion stays with the detector (the committed views hold up, down, joining and
 leaving): committing it would make every client reload the view for nothing.
@@ -41,7 +43,7 @@ from benchfs._native.engine import Engine, Event
 from benchfs.core.views import MemberState, View
 from benchfs.core.wire import MalformedFrame, Op, decode_reply, decode_request, encode_reply
 from benchfs.core.wire import encode_request as encode
-from benchfs.registry import read_server
+from benchfs.registry import ServerEntry, read_server
 from benchfs.server.transactions import UNREACHED, Peers
 from benchfs.view_registry import commit_view, current_view
 
@@ -66,12 +68,15 @@ class _Target:
     next_ping: float = 0.0
     seen: bool = False  # it answered since we started: only then can it be suspected
     suspect: bool = False  # a ping failed or is overdue, and no answer came since
+    suspect_of: ServerEntry | None = None  # the registered instance that went silent
     probes: set[int] = field(default_factory=set)  # PROBE request ids in flight
     probes_sent: float = 0.0
-    confirmed: bool = False  # a helper could not reach it either
+    confirmed_at: float | None = None  # when a helper could not reach it either
 
     def clear(self) -> None:
-        self.suspect = self.confirmed = False
+        self.suspect = False
+        self.suspect_of = None
+        self.confirmed_at = None
         self.probes.clear()
 
 
@@ -99,7 +104,8 @@ class HealthMonitor:
         # Told every view this server adopts (the daemon points its placement at it).
         self.on_view: Callable[[View], None] = lambda view: None
         self.interval = failure_timeout / 10
-        self.ping_timeout = failure_timeout / 4
+        self.ping_timeout = failure_timeout / 5
+        self.grace = failure_timeout / 5
         self._targets: dict[int, _Target] = {}
         self._pings: dict[int, int] = {}  # ping request id -> rank
         self._probe_of: dict[int, int] = {}  # PROBE request id (ours) -> rank probed
@@ -111,10 +117,16 @@ class HealthMonitor:
         self._quiet_until = 0.0
         self.view = current_view(registry, servers)
         self._adopt(self.view)
-        if self.view.state(rank) == MemberState.DOWN:
-            # Restarted after being declared down: say so before registering, so a
-            # client that finds our new address also finds us up.
-            self._commit(rank, MemberState.UP)
+        self.refute_down()
+
+    def refute_down(self) -> None:
+        """Commit ourselves up if the newest view says we are down: we restarted.
+
+        Called before the server registers its new address, so that a client
+        finding it finds us up, and again right after, for a verdict on our
+        previous instance that was committed in between."""
+        if current_view(self._registry, self._servers).state(self._rank) == MemberState.DOWN:
+            self._commit(self._rank, MemberState.UP)
 
     # -- the view --------------------------------------------------------------------------
 
@@ -150,8 +162,10 @@ class HealthMonitor:
                 logger.info("view {} -> {}", self.view.epoch, view.epoch)
                 self._adopt(view)
 
-    def _commit(self, rank: int, state: MemberState) -> int:
-        """Commit a view with ``rank`` in ``state``: 0, or an errno."""
+    def _commit(self, rank: int, state: MemberState, dead: tuple[str, int] = ("", 0)) -> int:
+        """Commit a view with ``rank`` in ``state``: 0, or an errno. A member goes down
+        with the address of the instance found dead (``dead``), so that clients can
+        tell a restarted instance from it; up, with the address it registered."""
         for _ in range(_COMMIT_TRIES):
             view = current_view(self._registry, self._servers)
             if view.epoch > self.view.epoch:
@@ -161,9 +175,12 @@ class HealthMonitor:
             member = view.member(rank)
             if member is None:
                 return errno.ENOENT
-            entry = read_server(self._registry, rank) if state == MemberState.UP else None
-            if entry is not None:  # up again: at the address it registered
-                member = replace(member, host=entry.host, port=entry.port)
+            if state == MemberState.UP:
+                entry = read_server(self._registry, rank)
+                if entry is not None:
+                    member = replace(member, host=entry.host, port=entry.port)
+            elif state == MemberState.DOWN:
+                member = replace(member, host=dead[0], port=dead[1])
             proposed = view.with_member(replace(member, state=state))
             if commit_view(self._registry, proposed):
                 logger.info("view {}: server {} is {}", proposed.epoch, rank, state.value)
@@ -171,7 +188,8 @@ class HealthMonitor:
                 return 0
         return errno.EAGAIN
 
-    def _propose(self, rank: int, state: MemberState) -> None:
+    def _propose(self, rank: int, state: MemberState,
+                 dead: tuple[str, int] = ("", 0)) -> None:
         """Ask the authority to commit the change (commit it when we are the authority)."""
         authority = self.view.authority()
         if authority == rank:  # the authority itself is the one changing: the next one
@@ -180,9 +198,10 @@ class HealthMonitor:
         if authority is None:
             return
         if authority == self._rank:
-            self._commit(rank, state)
+            self._commit(rank, state, dead)
             return
-        req_id = self._send(authority, Op.VIEW_CHANGE, encode(Op.VIEW_CHANGE, rank, state.value))
+        req_id = self._send(authority, Op.VIEW_CHANGE,
+                            encode(Op.VIEW_CHANGE, rank, state.value, *dead))
         if req_id is not None:
             self._changes[req_id] = (rank, state)
 
@@ -211,13 +230,13 @@ class HealthMonitor:
             else:
                 self._probing[ping] = _Probe(handle, rank, time.monotonic() + self.ping_timeout)
         else:  # VIEW_CHANGE: we are (or should be) the authority
-            rank, state = args
+            rank, state, host, port = args
             try:
                 wanted = MemberState(state)
             except ValueError:
                 self._replies.append((handle, errno.EINVAL, b""))
                 return
-            self._replies.append((handle, self._commit(rank, wanted), b""))
+            self._replies.append((handle, self._commit(rank, wanted, (host, port)), b""))
 
     def on_reply(self, event: Event) -> bool:
         """Take a REPLY event to one of our requests; False when it is not ours."""
@@ -242,8 +261,8 @@ class HealthMonitor:
                 target.probes.discard(event.req_id)
                 if alive and event.status == 0 and decode_reply(event.payload or b""):
                     self._ping_answered(rank, True)  # the helper reached it
-                elif event.status == 0 and target.suspect:
-                    target.confirmed = True  # the helper answered: it could not reach it
+                elif event.status == 0 and target.suspect and target.confirmed_at is None:
+                    target.confirmed_at = time.monotonic()  # the helper could not reach it
             return True
         change = self._changes.pop(event.req_id, None)
         if change is not None:
@@ -254,13 +273,18 @@ class HealthMonitor:
             return True
         return False
 
+    def _mark_suspect(self, target: _Target) -> None:
+        if target.seen and not target.suspect:
+            target.suspect = True
+            target.suspect_of = read_server(self._registry, target.rank)
+
     def _ping_answered(self, rank: int, alive: bool) -> None:
         target = self._targets.get(rank)
         if target is None:
             return
         target.ping = None
         if not alive:
-            target.suspect = target.seen
+            self._mark_suspect(target)
             return
         target.seen = True
         target.clear()
@@ -274,7 +298,7 @@ class HealthMonitor:
             return
         for target in list(self._targets.values()):
             if target.ping is not None and now - target.ping_sent > self.ping_timeout:
-                target.suspect = target.seen
+                self._mark_suspect(target)
                 if now - target.ping_sent > _STALE_CONNECTION * 10 * self.interval:
                     self._pings.pop(target.ping, None)
                     target.ping = None
@@ -284,7 +308,7 @@ class HealthMonitor:
                 target.ping_sent = now
                 target.next_ping = now + self.interval
                 if target.ping is None:
-                    target.suspect = target.seen
+                    self._mark_suspect(target)
                 else:
                     self._pings[target.ping] = target.rank
             if target.suspect and self.view.state(target.rank) != MemberState.DOWN:
@@ -298,15 +322,19 @@ class HealthMonitor:
     def _suspect(self, target: _Target, now: float) -> None:
         """Confirm a silent member through others; declare it down once one could not
         reach it either."""
-        if target.confirmed:
+        if target.confirmed_at is not None:
+            if now - target.confirmed_at < self.grace:
+                return  # a last chance to answer our pings (SWIM's suspicion timeout)
+            silent = target.suspect_of
             target.clear()
-            if self._peers.restarted(target.rank):
-                # Silent because it restarted: what failed was the old instance's
-                # connection. Ping the new one instead of declaring it down.
+            if read_server(self._registry, target.rank) != silent:
+                # It registered anew since it went silent: it restarted. Ping the new
+                # instance instead of declaring it down.
                 self._drop_connection(target.rank)
                 return
             logger.warning("server {} confirmed silent; proposing it down", target.rank)
-            self._propose(target.rank, MemberState.DOWN)
+            self._propose(target.rank, MemberState.DOWN,
+                          (silent.host, silent.port) if silent else ("", 0))
             return
         if target.probes and now - target.probes_sent <= 2 * self.ping_timeout:
             return  # helpers answer within one ping timeout; a silent helper is asked again
@@ -314,8 +342,8 @@ class HealthMonitor:
         helpers = [r for r in self.view.ranks([MemberState.UP])
                    if r not in (self._rank, target.rank)][:HELPERS]
         if not helpers:
-            # Two servers: nobody to ask. Our own failed ping is the verdict.
-            target.confirmed = True
+            # Two servers: nobody to ask. Our own failed pings are the verdict.
+            target.confirmed_at = now
             return
         target.probes_sent = now
         for helper in helpers:
@@ -337,9 +365,15 @@ class HealthMonitor:
 
     def _next_moment(self) -> float:
         """When the next ping or timeout is due (monotonic; inf: nothing is)."""
-        moments = [t.next_ping if t.ping is None else t.ping_sent + self.ping_timeout
-                   for t in self._targets.values()]
-        moments += [probe.deadline for probe in self._probing.values()]
+        now = time.monotonic()
+        moments = [probe.deadline for probe in self._probing.values()]
+        for target in self._targets.values():
+            if target.ping is None:
+                moments.append(target.next_ping)
+            else:
+                # Overdue (a suspect): look again every interval, not in a spin.
+                overdue_at = target.ping_sent + self.ping_timeout
+                moments.append(overdue_at if overdue_at > now else now + self.interval)
         return min(moments, default=math.inf)
 
     def wait_ms(self, idle_ms: int) -> int:

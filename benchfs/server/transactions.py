@@ -41,7 +41,7 @@ from benchfs.core.wire import (
     encode_reply,
     encode_request,
 )
-from benchfs.registry import ServerEntry, read_server
+from benchfs.registry import read_server
 from benchfs.server.faults import Faults
 from benchfs.server.handlers import RequestHandlers
 from benchfs.server.metadata import MetadataError, MetadataStore
@@ -103,7 +103,6 @@ class Peers:
         self._engine = engine
         self._registry = registry
         self._conns: dict[int, int] = {}  # rank -> connection
-        self.entries: dict[int, ServerEntry] = {}  # rank -> the registry entry connected to
 
     def connection(self, rank: int) -> int:
         conn = self._conns.get(rank)
@@ -113,13 +112,7 @@ class Peers:
             if entry is None:
                 raise OSError(errno.ENOTCONN, f"server {rank} is not registered")
             conn = self._conns[rank] = self._engine.connect(entry.host, entry.port)
-            self.entries[rank] = entry
         return conn
-
-    def restarted(self, rank: int) -> bool:
-        """Whether ``rank`` registered anew since our connection to it was made."""
-        known = self.entries.get(rank)
-        return known is not None and read_server(self._registry, rank) not in (known, None)
 
     def lost(self, conn: int, close: bool = False) -> None:
         """``conn`` failed (or, with ``close``, is given up on): connect anew next time."""

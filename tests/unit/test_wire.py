@@ -213,7 +213,7 @@ def test_every_op_round_trips_an_example() -> None:
         Op.MKDIR_TX: ("/d", 0o755, 0, 0, 1, 4000),
         Op.PING: (),
         Op.PROBE: (3,),
-        Op.VIEW_CHANGE: (2, "down"),
+        Op.VIEW_CHANGE: (2, "down", "10.0.0.2", 4000),
     }
     assert set(examples) == set(REQUEST_FIELDS)
     for op, args in examples.items():
