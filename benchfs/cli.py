@@ -95,6 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, chunk_size=args.chunk_size, spin_us=args.spin_us,
         o_direct=args.o_direct, direct_min=args.direct_min, insecure=args.insecure,
         metrics_port=args.metrics_port, metrics=_metrics_on(args.metrics),
+        failure_timeout=args.failure_timeout,
     )
     Server(options).run()
     return 0
@@ -131,9 +132,15 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         if not entries:
             print(f"no servers registered in {cluster.registry}")
             return 1
+        from benchfs.registry import read_cluster_config
+        from benchfs.view_registry import current_view
+
+        view = current_view(cluster.registry, read_cluster_config(cluster.registry).servers)
+        print(f"view {view.epoch}")
         for rank, entry in sorted(entries.items()):
-            print(f"server {rank}: pid {entry.pid} at {entry.host}:{entry.port} "
-                  f"data {entry.data_dir}")
+            state = view.state(rank)
+            print(f"server {rank}: {state.value if state else 'not a member'}, pid {entry.pid} "
+                  f"at {entry.host}:{entry.port} data {entry.data_dir}")
     return 0
 
 
@@ -311,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: %(default)s)")
     _add_direct_min(serve)
     _add_operating_options(serve, "")
+    serve.add_argument("--failure-timeout", type=float, default=3.0,
+                       help="seconds after which a silent peer is declared down "
+                            "(default: %(default)s)")
     serve.set_defaults(func=cmd_serve)
 
     cluster = commands.add_parser("cluster", help="start/stop a local cluster")

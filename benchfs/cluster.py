@@ -30,6 +30,7 @@ from benchfs.registry import (
     write_cluster_config,
 )
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
+from benchfs.view_registry import clear_views
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -75,6 +76,7 @@ class LocalCluster:
         create_secret(self.registry)
         write_cluster_config(self.registry,
                              ClusterConfig(servers, chunk_size, ucx_env, permissions))
+        clear_views(self.registry)  # a new cluster starts at epoch 1
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         for rank in range(servers):
             self.start_server(rank, spin_us, o_direct, direct_min, insecure=insecure,

@@ -106,6 +106,7 @@ int bfs_send(bfs_engine_t *eng, uint64_t conn_id, uint32_t opcode, uint64_t ino,
         return -ENOMEM;
     }
     bfs_wire_init(&r->hdr, (uint16_t)opcode, id, 0, ino, offset, length);
+    r->hdr.epoch = eng->epoch;
     r->send_op.cb = creq_sent;
     r->recv_op.cb = creq_received;
     r->eng = eng;
@@ -237,6 +238,7 @@ ucs_status_t bfs_client_on_reply(void *arg, const void *header, size_t header_le
         bfs_report_malformed(eng, conn, &h, bad);
         return UCS_OK;
     }
+    bfs_note_epoch(eng, h.epoch);
     r = bfs_reqtab_get(&eng->creqs, h.req_id);
     if (!r || r->answered)
         return UCS_OK; /* late reply to a failed request */

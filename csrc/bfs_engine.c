@@ -355,6 +355,22 @@ int bfs_chunk_remove(bfs_engine_t *eng, uint64_t ino)
     return bfs_disk_remove(&eng->disk, ino);
 }
 
+void bfs_set_epoch(bfs_engine_t *eng, uint32_t epoch)
+{
+    eng->epoch = epoch;
+}
+
+uint32_t bfs_peer_epoch(bfs_engine_t *eng)
+{
+    return eng->peer_epoch;
+}
+
+void bfs_note_epoch(bfs_engine_t *eng, uint32_t epoch)
+{
+    if (epoch > eng->peer_epoch)
+        eng->peer_epoch = epoch;
+}
+
 void bfs_get_stats(bfs_engine_t *eng, bfs_stats_t *out)
 {
     *out = eng->stats;

@@ -45,7 +45,7 @@ typedef struct {
     uint16_t opcode;  /* BFS_OP_* or a Python opcode; BFS_OP_REPLY on replies */
     uint64_t req_id;  /* chosen by the requester, echoed in the reply */
     int32_t status;   /* replies: 0 or a positive errno */
-    uint32_t reserved;
+    uint32_t epoch;   /* the sender's view epoch (0: none); see bfs_set_epoch */
     uint64_t ino;     /* bulk ops: inode number */
     uint64_t offset;  /* bulk ops: byte offset in the file */
     uint64_t length;  /* bulk ops: byte count; replies: bytes of result */
@@ -153,6 +153,16 @@ int bfs_call(bfs_engine_t *eng, uint64_t conn, uint32_t opcode, uint64_t ino, ui
              uint64_t length, const void *body, size_t body_len, void *recv_buf,
              size_t recv_cap, int timeout_ms, bfs_call_result_t *out);
 
+/* The view epoch (DESIGN.md D11) stamped on every request and reply this engine
+ * sends. A server engine with a nonzero epoch answers a request stamped with an
+ * older nonzero one ESTALE without running it, bulk ops included, so a client
+ * routing by an old partition table learns to reload it. 0 (the default): no
+ * view, nothing checked. */
+void bfs_set_epoch(bfs_engine_t *eng, uint32_t epoch);
+/* The highest epoch seen on any frame received: a server that falls behind the
+ * cluster's view learns it from its peers' messages. */
+uint32_t bfs_peer_epoch(bfs_engine_t *eng);
+
 /* Frees the data of a REPLY event that had no recv_buf. */
 void bfs_event_release(bfs_engine_t *eng, void *data);
 
@@ -228,6 +238,8 @@ struct bfs_engine {
     bfs_reqtab_t preqs; /* requests handed to Python, by handle (bfs_server.c) */
     bfs_evq_t evq;
     bfs_stats_t stats;
+    uint32_t epoch;      /* ours, stamped on what we send */
+    uint32_t peer_epoch; /* the highest received */
 };
 
 static inline uint64_t bfs_clock_ns(void)
@@ -245,6 +257,8 @@ void bfs_count_bulk(bfs_engine_t *eng, unsigned opcode, int status, uint64_t byt
 /* Queues an event for Python. Under memory exhaustion the event is dropped
  * (its data freed): the requester's deadline covers a lost reply. */
 void bfs_emit(bfs_engine_t *eng, const bfs_event_t *ev);
+/* Remembers the epoch of a received frame (for bfs_peer_epoch). */
+void bfs_note_epoch(bfs_engine_t *eng, uint32_t epoch);
 /* Counts and reports a dropped frame; h may be all zeros. */
 void bfs_report_malformed(bfs_engine_t *eng, uint64_t conn, const bfs_wire_header_t *h, int bad);
 

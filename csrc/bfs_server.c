@@ -31,7 +31,7 @@ static void reply_sent(bfs_net_op_t *op, ucs_status_t st)
     free(op); /* op is the first member */
 }
 
-int bfs_server_send_reply(bfs_engine_t *eng, uint64_t conn_id, const bfs_wire_header_t *hdr,
+int bfs_server_send_reply(bfs_engine_t *eng, uint64_t conn_id, bfs_wire_header_t *hdr,
                           const void *body, size_t body_len, bfs_net_op_t *op)
 {
     bfs_conn_t *c = bfs_net_conn(&eng->net, conn_id);
@@ -41,6 +41,7 @@ int bfs_server_send_reply(bfs_engine_t *eng, uint64_t conn_id, const bfs_wire_he
         return -ENOTCONN;
     eng->stats.replies_out++;
     eng->stats.am_sent++;
+    hdr->epoch = eng->epoch;
     bfs_net_send(c->ep, BFS_AM_REPLY, hdr, sizeof(*hdr), body, body_len, flags, op);
     return 0;
 }
@@ -206,6 +207,14 @@ ucs_status_t bfs_server_on_request(void *arg, const void *header, size_t header_
         return UCS_OK;
     }
     eng->stats.requests_in++;
+    bfs_note_epoch(eng, h.epoch);
+    if (h.epoch && eng->epoch && h.epoch < eng->epoch &&
+        h.opcode != BFS_OP_HELLO && h.opcode != BFS_OP_HELLO_PROVE) {
+        /* Routed by an older view: not run, the client reloads and resends.
+         * A hello routes nothing, and a client must finish it to hear any view. */
+        bfs_server_reply_error(eng, conn->id, &h, ESTALE);
+        return UCS_OK;
+    }
     if (h.opcode < BFS_OP_FIRST_PYTHON)
         bfs_bulk_start(eng, conn, &h, data, rndv);
     else

@@ -17,9 +17,9 @@
 ucs_status_t bfs_server_on_request(void *arg, const void *header, size_t header_length,
                                    void *data, size_t length, const ucp_am_recv_param_t *param);
 
-/* Sends a reply on conn_id. hdr and body must stay valid until op->cb runs.
+/* Sends a reply on conn_id, stamped with our epoch. hdr and body must stay valid until op->cb runs.
  * Returns -ENOTCONN, without calling op->cb, when the peer is gone. */
-int bfs_server_send_reply(bfs_engine_t *eng, uint64_t conn_id, const bfs_wire_header_t *hdr,
+int bfs_server_send_reply(bfs_engine_t *eng, uint64_t conn_id, bfs_wire_header_t *hdr,
                           const void *body, size_t body_len, bfs_net_op_t *op);
 /* Best-effort error reply to request h (a copy is kept as needed). */
 void bfs_server_reply_error(bfs_engine_t *eng, uint64_t conn_id, const bfs_wire_header_t *h,

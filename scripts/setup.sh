@@ -3,7 +3,7 @@
 # Sourced by run.sh and test.sh; safe to run again (it only adds what is missing).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEBIAN_PACKAGES=(liburing-dev libucx-dev ucx-utils pkg-config gcc fio openmpi-bin libopenmpi-dev fuse3 libfuse3-dev)
+DEBIAN_PACKAGES=(liburing-dev libucx-dev ucx-utils pkg-config gcc fio openmpi-bin libopenmpi-dev fuse3 libfuse3-dev iproute2)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

@@ -16,9 +16,21 @@ os.environ.setdefault("UCX_NET_DEVICES", "lo")
 TRANSPORTS = ["sm,tcp", "tcp"]
 
 
+class ExternalCluster(LocalCluster):
+    """A running cluster this test process did not start (the multi-host test's,
+    named by BENCHFS_TEST_CLUSTER): its tests use it and leave it running."""
+
+    def down(self, timeout: float = 0.0) -> None:
+        pass
+
+
 def start_cluster(root: Path, servers: int = 3, transport: str = "sm,tcp",
                   chunk_size: int = 4 << 20, o_direct: bool = False) -> LocalCluster:
-    """Start a local cluster and point this process's UCX at the same transport."""
+    """Start a local cluster and point this process's UCX at the same transport
+    (or, under BENCHFS_TEST_CLUSTER, use that one as it is)."""
+    external = os.environ.get("BENCHFS_TEST_CLUSTER")
+    if external:
+        return ExternalCluster(Path(external))
     os.environ["UCX_TLS"] = transport
     cluster = LocalCluster(root)
     cluster.up(servers, chunk_size=chunk_size, transport=transport, o_direct=o_direct)

@@ -259,7 +259,7 @@ def test_chunk_truncate_and_remove(server: ServerThread, client: Engine) -> None
 
 def header(**fields: int) -> bytes:
     values = dict(magic=WIRE_MAGIC, version=WIRE_VERSION, flags=0, opcode=OP_ECHO, req_id=1,
-                  status=0, reserved=0, ino=0, offset=0, length=0)
+                  status=0, epoch=0, ino=0, offset=0, length=0)
     values.update(fields)
     return HEADER.pack(*values.values())
 
@@ -484,3 +484,27 @@ def test_new_uninitialized_bytes_is_writable_in_place() -> None:
     view[2:4] = b"XY"
     assert isinstance(out, bytes) and out == b"abXYefgh"
     assert new_uninitialized_bytes(0)[0] == b""
+
+
+# -- view epochs (DESIGN.md D11) -------------------------------------------------
+
+
+def test_requests_from_an_older_view_are_refused_unrun(server: ServerThread,
+                                                       client: Engine) -> None:
+    server.call(lambda engine: engine.set_epoch(5))
+    conn = client.connect("127.0.0.1", server.port)
+    client.set_epoch(4)
+    assert roundtrip(client, conn, OP_ECHO, body=b"abc").status == errno.ESTALE
+    data = pattern(4096)
+    reply = roundtrip(client, conn, OP_WRITE, 0x51, 0, len(data), memoryview(data))
+    assert reply.status == errno.ESTALE
+    assert not server.chunk_path(0x51).exists()  # the bulk write was not run either
+    assert not server.of_kind(EventKind.REQUEST)  # nor handed to Python
+    assert client.peer_epoch == 5  # the reply carried the server's epoch
+    client.set_epoch(5)
+    assert roundtrip(client, conn, OP_ECHO, body=b"abc").payload == b"cba"
+    client.set_epoch(7)  # newer than the server's: served, and the server learns of it
+    assert roundtrip(client, conn, OP_WRITE, 0x51, 0, len(data), memoryview(data)).status == 0
+    assert server.engine.peer_epoch == 7
+    client.set_epoch(0)  # no view (tools, tests): never checked
+    assert roundtrip(client, conn, OP_ECHO, body=b"xy").payload == b"yx"

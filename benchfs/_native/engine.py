@@ -76,6 +76,8 @@ class _Lib(Protocol):
     def bfs_chunk_truncate(self, eng: Any, ino: int, size: int) -> int: ...
     def bfs_chunk_remove(self, eng: Any, ino: int) -> int: ...
     def bfs_get_stats(self, eng: Any, out: Any) -> None: ...
+    def bfs_set_epoch(self, eng: Any, epoch: int) -> None: ...
+    def bfs_peer_epoch(self, eng: Any) -> int: ...
 
 
 # What the engine accepts as a body or receive buffer (collections.abc.Buffer
@@ -406,6 +408,16 @@ class Engine:
             lib.bfs_event_release(self._eng, data)
             return payload
         return None if received_in_place else b""  # b"": an empty reply
+
+    def set_epoch(self, epoch: int) -> None:
+        """The view epoch stamped on everything this engine sends; a server engine
+        answers requests stamped with an older one ESTALE (bfs_set_epoch)."""
+        lib.bfs_set_epoch(self._handle(), epoch)
+
+    @property
+    def peer_epoch(self) -> int:
+        """The highest view epoch seen on a received frame."""
+        return int(lib.bfs_peer_epoch(self._handle()))
 
     def stats(self) -> dict[str, int]:
         """The engine's counters (``bfs_stats_t`` but its per-op ``bulk`` part)."""

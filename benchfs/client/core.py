@@ -25,10 +25,10 @@ from benchfs.client.fdtable import FdTable, OpenFile
 from benchfs.client.namespace import Namespace, Resolved
 from benchfs.client.permissions import EXECUTE, WRITE, Credentials, permitted
 from benchfs.client.rpc import Request, Rpc
+from benchfs.client.views import ClientView
 from benchfs.core.chunks import split_range
 from benchfs.core.errors import os_error
 from benchfs.core.paths import check_name_lengths, fspath_of, had_trailing_slash
-from benchfs.core.placement import PlacementRing
 from benchfs.core.records import Inode
 from benchfs.core.wire import Op
 from benchfs.registry import read_cluster_config
@@ -90,10 +90,10 @@ class ClientCore:
             # UCX reads its environment once, when the engine starts.
             os.environ.setdefault(key, value)
         self._engine = self._new_engine()
-        self._rpc = Rpc(self._engine, self.registry, self.settings.timeout, secret,
+        views = ClientView(self._engine, self.registry, self.cluster.servers)
+        self._rpc = Rpc(self._engine, self.registry, self.settings.timeout, secret, views,
                         self.settings.metrics)
-        ring = PlacementRing([str(rank) for rank in range(self.cluster.servers)])
-        self._ns = Namespace(self._rpc, ring, self.settings.metadata_ttl,
+        self._ns = Namespace(self._rpc, self.settings.metadata_ttl,
                              self.cluster.permissions, before_reading=self._publish_sizes)
         # Open files whose writes grew the file or moved its mtime without telling
         # the inode's server yet; see _publish_sizes.
@@ -283,7 +283,7 @@ class ClientCore:
         for reply in self._rpc.run(requests):
             if reply.status:
                 raise os_error(reply.status)
-        return {request.rank for request in requests}
+        return {self._rpc.rank_of(request.rank) for request in requests}
 
     def _spill(self, ino: int) -> set[int]:
         """Move a small file's data from its inode record to chunks. The chunks are

@@ -20,8 +20,9 @@ from typing import Any
 
 from benchfs.client.permissions import EXECUTE, Credentials, permitted
 from benchfs.client.rpc import Request, Rpc
+from benchfs.client.views import partition_route
 from benchfs.core.errors import os_error
-from benchfs.core.placement import PlacementRing
+from benchfs.core.placement import PartitionMemo
 from benchfs.core.records import ROOT_INO, Inode, inode_owner
 from benchfs.core.wire import Op, decode_reply, encode_request
 
@@ -50,21 +51,24 @@ def _parent_of(path: str) -> str:
 
 
 class Namespace:
-    def __init__(self, rpc: Rpc, ring: PlacementRing, ttl: float, enforce: bool,
+    def __init__(self, rpc: Rpc, ttl: float, enforce: bool,
                  before_reading: Callable[[], None] = lambda: None) -> None:
         # Called before attributes are read, so the client can first publish the
         # sizes of its own writes (they reach the inode's server lazily).
         self._before_reading = before_reading
         self._rpc = rpc
-        self._ring = ring
+        self._partitions = PartitionMemo(rpc.views.view.table.bits)
         self._ttl = ttl
         self.enforce_permissions = enforce
         self._dirs: dict[str, tuple[Inode, float]] = {}
 
     # -- placement ---------------------------------------------------------------------
 
+    # Paths and chunks are routed by partition: the view says which server holds one
+    # when the request is sent (benchfs.client.views).
+
     def rank_of_path(self, path: str) -> int:
-        return int(self._ring.server_for_path(path))
+        return partition_route(self._partitions.of_path(path))
 
     def rank_of_inode(self, ino: int) -> int:
         if ino == ROOT_INO:
@@ -72,11 +76,12 @@ class Namespace:
         return inode_owner(ino)
 
     def rank_of_chunk(self, ino: int, index: int) -> int:
-        return int(self._ring.server_for_chunk(ino, index))
+        return partition_route(self._partitions.of_chunk(ino, index))
 
     @property
     def all_ranks(self) -> list[int]:
-        return [int(server) for server in self._ring.servers]
+        """Every server holding partitions."""
+        return self._rpc.views.ranks
 
     # -- the directory cache -------------------------------------------------------------
 

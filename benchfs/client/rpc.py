@@ -4,6 +4,12 @@ Every request gets exactly one reply event (D4): a server's answer, or a local
 failure when the connection dies. A call that outlives its deadline drops the
 connection it waited on, which makes the engine fail everything pending there,
 so nothing is left waiting and no buffer is written after the caller gave up.
+
+A request's ``rank`` is a route (``benchfs.client.views``), turned into a server
+when it is sent. A server that holds a newer view answers STALE_VIEW without
+running the request: the client loads the new view and sends it again, so no call
+fails because the view changed. Calls to a server the view says is down fail at
+once with ENOTCONN.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from loguru import logger
 from benchfs._native.engine import Engine, Event, EventKind
 from benchfs.auth import Secret
 from benchfs.auth.peer import hello
+from benchfs.client.views import ClientView
 from benchfs.core.errors import os_error
+from benchfs.core.views import STALE_VIEW
 from benchfs.core.wire import Op, decode_reply, encode_request
 from benchfs.metrics import RequestMetrics
 from benchfs.registry import read_server
@@ -33,6 +41,14 @@ _REPEATABLE = frozenset({Op.LOOKUP, Op.GETATTR, Op.READDIR, Op.STATFS, Op.DATA_S
 # Reply statuses that mean the connection died under the request (the engine's
 # own deadline-free failures), not that the server answered.
 _LOST_CONNECTION = frozenset({errno.ENOTCONN, errno.ECONNRESET, errno.ETIMEDOUT, errno.EPIPE})
+# Resending repeatable requests to a server that went away (it may be restarting):
+# first after this long, then twice as long each time, up to the cap.
+_RESEND_FIRST_S = 0.01
+_RESEND_CAP_S = 0.2
+# A call left unanswered this long looks at the view (and again as often) so that it
+# fails at once when its server is declared down, instead of at its deadline: a cut
+# link resets nothing, and the connection would wait on.
+_VIEW_CHECK_S = 0.25
 
 
 def _failed_reply(request: Request, err: int) -> Event:
@@ -45,7 +61,7 @@ def _failed_reply(request: Request, err: int) -> Event:
 class Request:
     """One request to send: where, what, and where its reply payload goes."""
 
-    rank: int
+    rank: int  # a route: a server rank, or a partition (benchfs.client.views)
     op: Op
     ino: int = 0
     offset: int = 0
@@ -58,9 +74,10 @@ class Rpc:
     """Sends requests to the servers of one cluster and collects their replies."""
 
     def __init__(self, engine: Engine, registry: Path, timeout: float, secret: Secret,
-                 metrics: bool = True) -> None:
+                 views: ClientView, metrics: bool = True) -> None:
         self._engine = engine
         self._registry = registry
+        self.views = views
         self.timeout = timeout
         self._secret = secret
         self.metrics = RequestMetrics(metrics)
@@ -69,7 +86,21 @@ class Rpc:
         self._replies: dict[int, Event] = {}  # req_id -> reply not yet collected
         self._conn_of_request: dict[int, int] = {}  # req_id -> connection, while pending
 
-    def _connection(self, rank: int) -> int:
+    def _connection(self, route: int) -> int:
+        rank = self.views.rank_of(route)
+        conn = self._conns.get(rank)
+        if conn is not None and not self.views.is_down(rank):
+            return conn
+        # (Re)connecting: the connection failed or is new. Look at the view first
+        # (at most every 50 ms): the server may have been declared down. One we know
+        # as down is looked up every time: it may be back.
+        if self.views.is_down(rank):
+            self.views.reload()
+        else:
+            self.views.reload_soon()
+        rank = self.views.rank_of(route)
+        if self.views.is_down(rank):
+            raise os_error(errno.ENOTCONN)
         conn = self._conns.get(rank)
         if conn is not None:
             return conn
@@ -125,9 +156,22 @@ class Rpc:
             if remaining <= 0:
                 self._abandon(wanted - self._replies.keys())
                 raise os_error(errno.ETIMEDOUT)
-            for event in self._engine.progress(max(1, int(remaining * 1000))):
+            events = self._engine.progress(max(1, int(min(remaining, _VIEW_CHECK_S) * 1000)))
+            for event in events:
                 self._absorb(event)
+            if not events:
+                self._fail_if_down(wanted - self._replies.keys())
         return [self._replies.pop(req_id) for req_id in req_ids]
+
+    def _fail_if_down(self, req_ids: set[int]) -> None:
+        """Fail the requests whose server a newer view declares down: drop their
+        connections (the engine fails everything pending there with ENOTCONN)."""
+        self.views.reload_soon()
+        conns = {self._conn_of_request[r] for r in req_ids if r in self._conn_of_request}
+        for conn in conns:
+            rank = self._rank_of_conn.get(conn)
+            if rank is not None and self.views.is_down(rank):
+                self._drop_connection(conn)
 
     def _absorb(self, event: Event) -> None:
         if event.kind == EventKind.REPLY:
@@ -149,24 +193,38 @@ class Rpc:
     def run(self, requests: Sequence[Request]) -> list[Event]:
         """Send every request at once (pipelined across servers) and wait for all replies.
 
-        Requests that only read (or only sync) and lost their connection are sent
-        once more on a new one: a restarted server is found through the registry
-        and the caller carries on. A server still down fails them again at once.
+        Requests answered STALE_VIEW are sent again under the newer view. Requests
+        that only read (or only sync) and lost their connection are sent again on a
+        new one, with backoff, until the deadline or until the view declares their
+        server down: a restarted server is found through the registry (it marks
+        itself up before it registers) and the caller carries on. Other requests,
+        and all requests to a server known down, fail at once.
         """
         started = time.perf_counter_ns()
-        replies = self._run_once(requests)
+        replies = self._run_with_resends(requests)
         if self.metrics.enabled:
             self._count(requests, replies, time.perf_counter_ns() - started)
-        lost = [i for i, reply in enumerate(replies)
-                if reply.status in _LOST_CONNECTION and requests[i].op in _REPEATABLE]
-        if lost:
-            try:
-                again = self._run_once([requests[i] for i in lost])
-            except OSError:
-                return replies  # still unreachable: the first failure stands
-            for index, reply in zip(lost, again, strict=True):
-                replies[index] = reply
         return replies
+
+    def _run_with_resends(self, requests: Sequence[Request]) -> list[Event]:
+        deadline = time.monotonic() + self.timeout
+        replies = self._run_once(requests, deadline)
+        delay = _RESEND_FIRST_S
+        while True:
+            again = [i for i, reply in enumerate(replies) if self._resend(requests[i], reply)]
+            if not again or time.monotonic() >= deadline:
+                return replies
+            stale = any(replies[i].status == STALE_VIEW for i in again)
+            if not (stale and self.views.reload()):
+                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                delay = min(delay * 2, _RESEND_CAP_S)
+                self.views.reload_soon()
+            try:
+                resent = self._run_once([requests[i] for i in again], deadline)
+            except OSError:
+                continue  # not even sent (still down): the failure stands, or a retry
+            for index, reply in zip(again, resent, strict=True):
+                replies[index] = reply
 
     def _count(self, requests: Sequence[Request], replies: list[Event], elapsed_ns: int) -> None:
         """Each request of a batch took the batch's time (they went out together)."""
@@ -174,9 +232,15 @@ class Rpc:
             sent = request.length if request.op == Op.WRITE else len(request.body or b"")
             self.metrics.observe(request.op, reply.status, sent, reply.length, elapsed_ns)
 
-    def _run_once(self, requests: Sequence[Request]) -> list[Event]:
+    def _resend(self, request: Request, reply: Event) -> bool:
+        if reply.status == STALE_VIEW:
+            return True
+        return (reply.status in _LOST_CONNECTION and request.op in _REPEATABLE
+                and not self.views.is_down(self.views.rank_of(request.rank)))
+
+    def _run_once(self, requests: Sequence[Request], deadline: float) -> list[Event]:
         if len(requests) == 1:
-            return [self._call_one(requests[0])]
+            return [self._call_one(requests[0], deadline)]
         sent: list[int | Event] = []
         try:
             for request in requests:
@@ -186,7 +250,7 @@ class Rpc:
             # reply can land in a buffer the caller is about to free.
             if len(sent) != len(requests):
                 self._drain([r for r in sent if isinstance(r, int)])
-        replies = iter(self.wait([r for r in sent if isinstance(r, int)]))
+        replies = iter(self.wait([r for r in sent if isinstance(r, int)], deadline))
         return [next(replies) if isinstance(r, int) else r for r in sent]
 
     def _submit_or_lost(self, request: Request) -> int | Event:
@@ -199,15 +263,20 @@ class Rpc:
                 raise
             return _failed_reply(request, exc.errno)
 
-    def _call_one(self, request: Request) -> Event:
+    def _call_one(self, request: Request, deadline: float) -> Event:
         """A single request: sent and awaited in one engine call (the common case
         of a synchronous client), with the same deadline and failure handling."""
-        conn = self._connection(request.rank)
-        deadline = time.monotonic() + self.timeout
+        try:
+            conn = self._connection(request.rank)
+        except OSError as exc:
+            if exc.errno not in _LOST_CONNECTION:
+                raise
+            return _failed_reply(request, exc.errno)
         try:
             req_id, reply = self._engine.call(
                 conn, int(request.op), request.ino, request.offset, request.length,
-                request.body, request.recv_into, int(self.timeout * 1000))
+                request.body, request.recv_into,
+                max(1, int(min(deadline - time.monotonic(), _VIEW_CHECK_S) * 1000)))
         except OSError as exc:
             self._drop_connection(conn)
             if exc.errno not in _LOST_CONNECTION:
@@ -268,7 +337,12 @@ class Rpc:
     def replace_engine(self, engine: Engine) -> None:
         """Go on over a new engine (after a fork); connections are made again on demand."""
         self._engine = engine
+        self.views.replace_engine(engine)
         self._conns.clear()
         self._rank_of_conn.clear()
         self._replies.clear()
         self._conn_of_request.clear()
+
+    def rank_of(self, route: int) -> int:
+        """The server a route leads to under the current view."""
+        return self.views.rank_of(route)

@@ -23,7 +23,7 @@ from benchfs.core.paths import is_normalized
 
 MAGIC = 0x42465331  # "BFS1", BFS_WIRE_MAGIC in csrc/bfs_engine.h
 VERSION = 1
-# magic, version, flags, opcode, req_id, status, reserved, ino, offset, length
+# magic, version, flags, opcode, req_id, status, epoch, ino, offset, length
 HEADER = struct.Struct("<IBBHQiIQQQ")
 HEADER_SIZE = HEADER.size  # 48, sizeof(bfs_wire_header_t)
 FIRST_PYTHON_OP = 16  # BFS_OP_FIRST_PYTHON: opcodes below are served by the C engine
@@ -48,7 +48,7 @@ class WireHeader:
     opcode: int = 0
     req_id: int = 0
     status: int = 0
-    reserved: int = 0
+    epoch: int = 0  # the sender's view epoch (benchfs.core.views)
     ino: int = 0
     offset: int = 0
     length: int = 0
@@ -57,7 +57,7 @@ class WireHeader:
         try:
             return HEADER.pack(
                 self.magic, self.version, self.flags, self.opcode, self.req_id, self.status,
-                self.reserved, self.ino, self.offset, self.length,
+                self.epoch, self.ino, self.offset, self.length,
             )
         except struct.error as exc:
             raise ValueError(f"header field out of range: {exc}") from None
@@ -123,6 +123,11 @@ class Op(enum.IntEnum):
     # Operating it (benchfs.auth, benchfs.metrics); numbered apart from the rest.
     HELLO_PROVE = 64  # the connecting side's proof of the cluster secret (BFS_OP_HELLO_PROVE)
     STATS = 65  # this server's counters and histograms
+    # Health and views (benchfs.server.health), server to server. Numbered apart from
+    # the ops above so that other additions do not collide with them.
+    PING = 60  # are you there? (any reply says yes)
+    PROBE = 61  # ping this member for me: did it answer? (SWIM's indirect probe)
+    VIEW_CHANGE = 62  # to the view's authority: commit a view with this member's new state
 
 
 class SignedInt(int):
@@ -183,6 +188,10 @@ REQUEST_FIELDS: dict[Op, tuple[tuple[str, FieldType], ...]] = {
     Op.MKNOD: (("path", str), ("mode", int), ("rdev", int), ("uid", int), ("gid", int)),
     Op.HELLO_PROVE: (("proof", bytes),),
     Op.STATS: (),
+    Op.PING: (),
+    Op.PROBE: (("rank", int),),
+    # host, port: for a member declared down, the instance found dead ("", 0: unknown)
+    Op.VIEW_CHANGE: (("rank", int), ("state", str), ("host", str), ("port", int)),
 }
 
 PATH_FIELDS = frozenset({"path", "src", "dst"})

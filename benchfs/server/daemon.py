@@ -37,10 +37,11 @@ from benchfs.registry import (
 )
 from benchfs.server.faults import Faults
 from benchfs.server.handlers import RequestHandlers
+from benchfs.server.health import DEFAULT_FAILURE_TIMEOUT, HealthMonitor
 from benchfs.server.metadata import MetadataStore
 from benchfs.server.plans import Placement
 from benchfs.server.throttle import ThrottledWarning
-from benchfs.server.transactions import Coordinator
+from benchfs.server.transactions import Coordinator, Peers
 from benchfs.server.wal import WALError, WriteAheadLog
 from benchfs.settings import DEFAULT_DIRECT_MIN, DEFAULT_SPIN_US
 
@@ -70,6 +71,7 @@ class ServerOptions:
 
     def __post_init__(self) -> None:
         check_fields(self)
+    failure_timeout: float = DEFAULT_FAILURE_TIMEOUT  # a silent peer is down after this
 
 
 class Server:
@@ -91,6 +93,11 @@ class Server:
         self.gate = Gate(self.engine, secret)
         self.metrics = ServerMetrics(options.rank, self.engine, options.metrics)
         self.metrics.extra["hellos_refused"] = lambda: self.gate.refused
+        peers = Peers(self.engine, options.registry, PeerHellos(self.engine, secret))
+        self.health = HealthMonitor(options.rank, self.engine, options.registry,
+                                    self.cluster.servers, peers, options.failure_timeout)
+        where = Placement(self.health.view.table)
+        self.health.on_view = lambda view: where.adopt(view.table)
         self.wal = WriteAheadLog(options.data_dir / "meta")
         self.store = MetadataStore(options.rank, where.of_path("/") == options.rank,
                                    journal=self.metrics.journaling(self.wal.append))
@@ -105,7 +112,7 @@ class Server:
         self.handlers.serve(Op.STATS, self.metrics.snapshot)
         self.faults = Faults.from_env(self.wal.flush)
         self.coordinator = Coordinator(options.rank, where, self.store, self.handlers,
-                                       self.engine, options.registry, self.faults, secret)
+                                       self.engine, peers, self.faults)
         self.coordinator.resume()
         self._stopping = False
         self._malformed_warning = ThrottledWarning()
@@ -142,11 +149,13 @@ class Server:
         if self.options.metrics_port is not None:
             self._serve_metrics(self.options.metrics_port)
         publish_server(self.options.registry, entry)
+        self.health.refute_down()
         logger.info("server {} listening on {}:{} (data in {})",
                     entry.rank, entry.host, entry.port, entry.data_dir)
         try:
             while not self._stopping:
-                self._serve_batch(self.engine.progress(self.coordinator.wait_ms(_WAKE_MS)))
+                wait_ms = self.health.wait_ms(self.coordinator.wait_ms(_WAKE_MS))
+                self._serve_batch(self.engine.progress(wait_ms))
         finally:
             withdraw_server(self.options.registry, self.options.rank, os.getpid())
             self.engine.close()
@@ -180,15 +189,20 @@ class Server:
                 self.metrics.arrived(event.req_id, event.opcode, len(body))
                 if event.opcode in Coordinator.OPS:
                     self.coordinator.begin(event.req_id, event.opcode, body)
+                elif event.opcode in HealthMonitor.OPS:
+                    self.health.on_request(event.req_id, event.opcode, body)
                 else:
                     replies.append((event.req_id, *self.handlers.handle(event.opcode, body)))
                     self.faults.after_request(event.opcode, body)
             elif event.kind == EventKind.REPLY:
-                self.coordinator.on_reply(event)
+                if not self.health.on_reply(event):
+                    self.coordinator.on_reply(event)
             else:
                 self._note(event)
+        self.health.follow()
+        self.health.tick()
         self.coordinator.tick()
-        replies += self.coordinator.take_replies()
+        replies += self.coordinator.take_replies() + self.health.take_replies()
         self.metrics.publish_due()
         if not (events or replies or self.coordinator.sends_waiting):
             return

@@ -67,6 +67,7 @@ class RequestHandlers:
             Op.SPILL: store.spill,
             Op.TX_STEP: self._tx_step,
             Op.TX_FORGET: store.tx_forget,
+            Op.PING: lambda: None,
         }
         # Set when a request of the current batch needs the metadata log on stable
         # storage before its reply (one fdatasync serves the whole batch).

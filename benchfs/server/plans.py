@@ -23,7 +23,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from benchfs.core.placement import PlacementRing
+from benchfs.core.partitions import PartitionTable
+from benchfs.core.placement import PartitionMemo
 from benchfs.core.records import ROOT_INO, inode_owner
 from benchfs.core.wire import Op
 
@@ -61,14 +62,19 @@ def applied(rank: int, key: int, method: str, *args: Any) -> Step:
 
 
 class Placement:
-    """Which server holds a name or an inode, as the clients compute it."""
+    """Which server holds a name or an inode, as the clients compute it, under the
+    partition table of the server's current view (``adopt`` follows a new one)."""
 
-    def __init__(self, servers: int) -> None:
-        self._ring = PlacementRing([str(rank) for rank in range(servers)])
-        self.all_ranks = list(range(servers))
+    def __init__(self, table: PartitionTable) -> None:
+        self._partitions = PartitionMemo(table.bits)
+        self.adopt(table)
+
+    def adopt(self, table: PartitionTable) -> None:
+        self._primaries = table.primaries
+        self.all_ranks = table.servers()
 
     def of_path(self, path: str) -> int:
-        return int(self._ring.server_for_path(path))
+        return self._primaries[self._partitions.of_path(path)]
 
     def of_inode(self, ino: int) -> int:
         return self.of_path("/") if ino == ROOT_INO else inode_owner(ino)

@@ -62,7 +62,7 @@ from benchfs.server.wal import WALError
 _KIND_OF_OP = {Op.RENAME_TX: "rename_file", Op.LINK_TX: "link", Op.UNLINK_TX: "unlink",
                Op.RENAME_DIR_TX: "rename_dir", Op.RMDIR_TX: "rmdir", Op.MKDIR_TX: "mkdir"}
 # Reply statuses meaning the connection failed under the step: connect anew.
-_UNREACHED = frozenset({errno.ENOTCONN, errno.ECONNRESET, errno.ETIMEDOUT, errno.EPIPE,
+UNREACHED = frozenset({errno.ENOTCONN, errno.ECONNRESET, errno.ETIMEDOUT, errno.EPIPE,
                         errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ECANCELED,
                         errno.ENETDOWN, errno.ESHUTDOWN})
 # After this many resends of one step, say so in the log.
@@ -72,7 +72,7 @@ STEP_TIMEOUT = 2.0
 # Backoff between resends: short while a subtree is fenced (a rename takes
 # milliseconds), longer while a server is down (a restart takes a second or two).
 _BUSY_DELAYS = (0.001, 0.05)
-_UNREACHED_DELAYS = (0.02, 1.0)
+UNREACHED_DELAYS = (0.02, 1.0)
 
 
 @dataclass(eq=False)
@@ -98,7 +98,7 @@ class _InFlight:
     deadline: float
 
 
-class _Peers:
+class Peers:
     """This server's connections to the other servers, found through the registry,
     each usable once its hello (benchfs.auth) succeeded."""
 
@@ -155,15 +155,15 @@ class Coordinator:
     OPS = frozenset(_KIND_OF_OP)
 
     def __init__(self, rank: int, where: Placement, store: MetadataStore,
-                 handlers: RequestHandlers, engine: Engine, registry: Path,
-                 faults: Faults, secret: Secret) -> None:
+                 handlers: RequestHandlers, engine: Engine, peers: Peers,
+                 faults: Faults) -> None:
         self._rank = rank
         self._where = where
         self._store = store
         self._handlers = handlers
         self._engine = engine
         self._faults = faults
-        self._peers = _Peers(engine, registry, PeerHellos(engine, secret))
+        self._peers = peers
         self._txs: dict[int, _Transaction] = {}
         self._unsent: list[tuple[_Transaction, int]] = []  # sent after the next commit
         self._inflight: dict[int, _InFlight] = {}  # request id -> step
@@ -246,7 +246,7 @@ class Coordinator:
         sent = self._inflight.pop(event.req_id, None)
         if sent is None:
             return
-        if event.status in _UNREACHED:
+        if event.status in UNREACHED:
             self._peers.lost(sent.conn)
         if self._received(sent.tx, sent.index, event.status, event.payload or b""):
             self._continue_if_done(sent.tx)
@@ -400,7 +400,7 @@ class Coordinator:
         return True
 
     def _retry(self, tx: _Transaction, index: int, busy: bool) -> None:
-        first, longest = _BUSY_DELAYS if busy else _UNREACHED_DELAYS
+        first, longest = _BUSY_DELAYS if busy else UNREACHED_DELAYS
         delay = min(longest, first * 2 ** tx.attempts[index])
         tx.attempts[index] += 1
         self._retries.append((time.monotonic() + delay * random.uniform(0.5, 1.0), tx, index))

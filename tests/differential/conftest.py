@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +32,8 @@ def parity_client(parity_cluster: LocalCluster) -> Iterator[benchfs.Client]:
 def new_mirror(client: benchfs.Client, local_root: Path) -> Mirror:
     """Fresh, empty roots on both sides."""
     local_root.mkdir(parents=True, exist_ok=False)
-    return Mirror(client, f"/case{next(_case_numbers)}", str(local_root))
+    # The process id keeps two runs on one cluster apart (the multi-host test's).
+    return Mirror(client, f"/case{os.getpid()}-{next(_case_numbers)}", str(local_root))
 
 
 @pytest.fixture

@@ -37,7 +37,9 @@ class OsParity(RuleBasedStateMachine):
     @initialize()
     def fresh_roots(self) -> None:
         self.local_root = tempfile.mkdtemp(prefix="bfs-oracle-")
-        self.mirror = Mirror(self.client, f"/random{next(_roots)}", self.local_root)
+        # The process id keeps two runs on one cluster apart (the multi-host test's).
+        self.mirror = Mirror(self.client, f"/random{os.getpid()}-{next(_roots)}",
+                             self.local_root)
 
     def teardown(self) -> None:
         if hasattr(self, "mirror"):

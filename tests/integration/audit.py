@@ -28,6 +28,7 @@ from benchfs.registry import read_cluster_config
 from benchfs.server.metadata import MetadataStore
 from benchfs.server.plans import Placement
 from benchfs.server.wal import WriteAheadLog
+from benchfs.view_registry import current_view
 
 
 @dataclass
@@ -44,7 +45,7 @@ def _join(parent: str, name: str) -> str:
 
 def read_state(cluster: LocalCluster) -> ClusterState:
     servers = read_cluster_config(cluster.registry).servers
-    where = Placement(servers)
+    where = Placement(current_view(cluster.registry, servers).table)
     state = ClusterState()
     with tempfile.TemporaryDirectory() as scratch:
         for rank in range(servers):

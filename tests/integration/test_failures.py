@@ -18,6 +18,7 @@ import benchfs
 from benchfs._native.engine import Engine, EngineConfig
 from benchfs.cluster import LocalCluster
 from benchfs.core.errors import FAILURE_ERRNOS
+from benchfs.core.records import inode_owner
 from benchfs.core.wire import HEADER, Op, WireHeader, encode_request
 from benchfs.settings import ClientSettings
 from tests.conftest import TRANSPORTS, start_cluster
@@ -33,8 +34,9 @@ def own_cluster(request: pytest.FixtureRequest, tmp_path: Path):
 
 
 def _paths_on(client: benchfs.Client, rank: int, count: int) -> list[str]:
-    ring_rank = client._ns.rank_of_path  # placement is public knowledge of the client
-    return [p for p in (f"/f{i}" for i in range(1000)) if ring_rank(p) == rank][:count]
+    def server_of(path: str) -> int:  # placement is public knowledge of the client
+        return client._rpc.rank_of(client._ns.rank_of_path(path))
+    return [p for p in (f"/f{i}" for i in range(1000)) if server_of(p) == rank][:count]
 
 
 # A call to a dead server must end (with an errno) instead of hanging: pytest-timeout
@@ -63,7 +65,9 @@ def test_killed_server_fails_a_pending_read(own_cluster: LocalCluster) -> None:
     with benchfs.connect(own_cluster.registry, ClientSettings(timeout=TIMEOUT)) as client:
         fd = client.open("/spread.dat", os.O_CREAT | os.O_RDWR)
         client.write(fd, os.urandom(32 << 20))  # 8 chunks: every server holds some
-        os.kill(own_cluster.entries()[2].pid, signal.SIGKILL)
+        # A chunk server, not the inode's: the client's close still reaches that one.
+        victim = max(set(range(3)) - {inode_owner(client.fstat(fd).st_ino)})
+        os.kill(own_cluster.entries()[victim].pid, signal.SIGKILL)
         with pytest.raises(OSError) as failure:
             client.pread(fd, 32 << 20, 0)
         assert failure.value.errno in FAILURE_ERRNOS | {errno.ENOENT}
@@ -71,12 +75,12 @@ def test_killed_server_fails_a_pending_read(own_cluster: LocalCluster) -> None:
 
 def _raw_frames() -> list[tuple[str, bytes, bytes]]:
     good = WireHeader(magic=0x42465331, version=1, flags=0, opcode=int(Op.LOOKUP), req_id=7,
-                      status=0, reserved=0, ino=0, offset=0, length=0)
+                      status=0, epoch=0, ino=0, offset=0, length=0)
     def variant(**changes: int) -> bytes:
         fields = {**good.__dict__, **changes}
         return HEADER.pack(*(fields[name] for name in
                              ("magic", "version", "flags", "opcode", "req_id", "status",
-                              "reserved", "ino", "offset", "length")))
+                              "epoch", "ino", "offset", "length")))
     return [
         ("short header", good.pack()[:20], b""),
         ("bad magic", variant(magic=0xDEADBEEF), b""),

@@ -27,6 +27,7 @@ import pytest
 
 import benchfs
 from benchfs.cluster import LocalCluster
+from benchfs.core.views import initial_view
 from benchfs.server.plans import Placement
 from benchfs.settings import ClientSettings
 from tests.conftest import start_cluster
@@ -35,7 +36,7 @@ from tests.integration.audit import wait_consistent
 
 # The coordinator of every case is the server holding the root (its restarts then
 # also cover the root's server), B and C are participants.
-A = Placement(3).of_path("/")
+A = Placement(initial_view(3).table).of_path("/")
 B, C = (rank for rank in range(3) if rank != A)
 CONVERGE_S = 20.0
 _cases = itertools.count()
@@ -57,7 +58,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 class Lab:
     def __init__(self, cluster: LocalCluster) -> None:
         self.cluster = cluster
-        self.where = Placement(3)
+        self.where = Placement(initial_view(3).table)
         self.client = benchfs.connect(cluster.registry,
                                       ClientSettings(timeout=3.0, metadata_ttl=0.0))
 

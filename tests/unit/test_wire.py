@@ -46,7 +46,7 @@ class CHeader(ctypes.LittleEndianStructure):
         ("opcode", ctypes.c_uint16),
         ("req_id", ctypes.c_uint64),
         ("status", ctypes.c_int32),
-        ("reserved", ctypes.c_uint32),
+        ("epoch", ctypes.c_uint32),
         ("ino", ctypes.c_uint64),
         ("offset", ctypes.c_uint64),
         ("length", ctypes.c_uint64),
@@ -57,7 +57,7 @@ u8, u16, u32, u64 = (st.integers(0, 2**b - 1) for b in (8, 16, 32, 64))
 headers = st.builds(
     WireHeader,
     magic=st.just(MAGIC), version=st.just(VERSION), flags=u8, opcode=u16, req_id=u64,
-    status=st.integers(-(2**31), 2**31 - 1), reserved=u32, ino=u64, offset=u64, length=u64,
+    status=st.integers(-(2**31), 2**31 - 1), epoch=u32, ino=u64, offset=u64, length=u64,
 )
 
 
@@ -214,6 +214,9 @@ def test_every_op_round_trips_an_example() -> None:
         Op.TX_FORGET: (2**62,),
         Op.MKDIR_TX: ("/d", 0o755, 0, 0, 1, 4000),
         Op.MKNOD: ("/fifo", 0o10644, 0, 0, 0),
+        Op.PING: (),
+        Op.PROBE: (3,),
+        Op.VIEW_CHANGE: (2, "down", "10.0.0.2", 4000),
     }
     assert set(examples) == set(REQUEST_FIELDS)
     for op, args in examples.items():
