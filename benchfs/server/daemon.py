@@ -21,6 +21,7 @@ from loguru import logger
 from benchfs._native.engine import Engine, EngineConfig, Event, EventKind
 from benchfs.auth import create_secret, load_secret
 from benchfs.auth.gate import Gate
+from benchfs.auth.peer import PeerHellos
 from benchfs.config import ConfigError, check_fields
 from benchfs.core.wire import Op
 from benchfs.metrics.prometheus import serve as serve_prometheus
@@ -81,7 +82,6 @@ class Server:
         # The first server of a cluster creates its secret (benchfs.auth).
         create_secret(options.registry)
         secret = load_secret(options.registry, self.cluster.cluster_id, options.insecure)
-        where = Placement(self.cluster.servers)
         options.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = Engine(EngineConfig(
             listen_host=options.host, listen_port=options.port,

@@ -33,7 +33,7 @@ from typing import Any
 from loguru import logger
 
 from benchfs._native.engine import Engine, Event
-from benchfs.auth import HelloRefused, Secret
+from benchfs.auth import HelloRefused
 from benchfs.auth.peer import PeerHellos
 from benchfs.core.wire import (
     MalformedFrame,
