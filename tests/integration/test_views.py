@@ -18,10 +18,13 @@ import pytest
 
 import benchfs
 from benchfs._native.engine import Engine, EngineConfig, EventKind
+from benchfs.auth import load_secret
+from benchfs.auth.peer import hello
 from benchfs.cluster import LocalCluster
 from benchfs.core.errors import FAILURE_ERRNOS
 from benchfs.core.views import Member, MemberState, View
 from benchfs.core.wire import Op, encode_request
+from benchfs.registry import read_cluster_config
 from benchfs.settings import ClientSettings
 from benchfs.view_registry import commit_view, current_view, latest_epoch
 from tests.conftest import start_cluster
@@ -107,11 +110,14 @@ def test_a_server_paused_for_a_second_is_not_declared_down(four: LocalCluster) -
 
 
 def _poke(cluster: LocalCluster, rank: int, epoch: int) -> None:
-    """Send one PING stamped with ``epoch`` to a server, as a peer would."""
+    """Send one PING stamped with ``epoch`` to a server, as a peer would (after
+    proving the cluster secret, as every peer must)."""
     entry = cluster.entries()[rank]
+    secret = load_secret(cluster.registry, read_cluster_config(cluster.registry).cluster_id)
     with Engine(EngineConfig(err_mode_peer=False)) as engine:  # as the servers' endpoints
         engine.set_epoch(epoch)
         conn = engine.connect(entry.host, entry.port)
+        hello(engine, conn, secret, GUARD_S, lambda _event: None)
         engine.send(conn, int(Op.PING), body=encode_request(Op.PING))
         deadline = time.monotonic() + GUARD_S
         replies: list[int] = []
