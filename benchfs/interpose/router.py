@@ -29,8 +29,9 @@ _real_getcwd = os.getcwd
 
 @dataclass(eq=False)
 class Mount:
-    """A prefix and the cluster behind it, connected on first use (and again in a
-    forked child, whose parent's engine it must not touch)."""
+    """A prefix and the cluster behind it, connected on first use. A forked child
+    keeps the parent's client, with its descriptors and offsets (benchfs/client/
+    forking.py gives each side an engine of its own)."""
 
     prefix: str
     registry: str | os.PathLike[str]
@@ -52,7 +53,7 @@ class Mount:
                 self._client = Client(self.registry, self.settings)
                 state = _state
                 if state.cwd_mount is self and state.cwd_inside is not None:
-                    self._client.cwd = state.cwd_inside  # the virtual cwd survives fork
+                    self._client.cwd = state.cwd_inside
             return self._client
 
     def connected(self) -> Client | None:
@@ -69,10 +70,9 @@ class Mount:
                 self._client.close_client()
             self._client = None
 
-    def forget_client(self) -> None:
-        """In a forked child: the parent's connections are not ours to use or close."""
+    def renew_lock(self) -> None:
+        """In a forked child: another thread of the parent may have held the lock."""
         self._lock = threading.Lock()
-        self._client = None
 
     def outside(self, inside: str) -> str:
         """The interposed path of the client's path ``inside``."""
@@ -110,14 +110,15 @@ def _triggers(state: State) -> tuple[str, ...]:
     return (*sorted(firsts), "//", "/./")
 
 
-def _forget_clients_after_fork() -> None:
+def _renew_locks_after_fork() -> None:
+    """The child has only the forking thread: a lock another thread held stays held."""
     global _lock
     _lock = threading.Lock()
     for mount in _state.mounts:
-        mount.forget_client()
+        mount.renew_lock()
 
 
-os.register_at_fork(after_in_child=_forget_clients_after_fork)
+os.register_at_fork(after_in_child=_renew_locks_after_fork)
 
 
 def state() -> State:
