@@ -10,7 +10,7 @@ from typing import Any
 
 from benchfs.fileobj import Opener, RawFile, open_file
 from benchfs.interpose import router
-from benchfs.interpose.oscalls import plainly_outside, rename_error, shown
+from benchfs.interpose.oscalls import like_builtin, plainly_outside, rename_error, shown
 from benchfs.interpose.router import Mount
 
 real_open = io.open
@@ -51,7 +51,7 @@ def _watching(opener: Opener) -> Opener:
     return watched
 
 
-def open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None = None,
+def _open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None = None,
          errors: str | None = None, newline: str | None = None, closefd: bool = True,
          opener: Opener | None = None) -> Any:
     if (type(file) is str and opener is None and not file.startswith(router.triggers)
@@ -79,7 +79,7 @@ def open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None =
                      opener if opener is not None else _opener_for(mount, target, file))
 
 
-def open_code(path: str) -> Any:
+def _open_code(path: str) -> Any:
     if type(path) is str and not plainly_outside(path):
         hit = router.route(path)
         mount = None if hit is None else hit[0]
@@ -87,6 +87,10 @@ def open_code(path: str) -> Any:
             target = hit[1]
             return open_file(mount.client, path, "rb", opener=_opener_for(mount, target, path))
     return real_open_code(path)
+
+
+open = like_builtin(_open, real_open)
+open_code = like_builtin(_open_code, real_open_code)
 
 
 class _FileIOType(abc.ABCMeta):

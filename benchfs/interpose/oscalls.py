@@ -127,14 +127,18 @@ def path_function(real: Wrapper, name: str, param: str = "path",
         result = _call_client(mount, name, call_args, call_kwargs, ((target, path),), path)
         return result if after is None else after(mount, path, target, result)
 
-    return _named(wrapper, real)
+    return like_builtin(wrapper, real)
 
 
-def _named(wrapper: Wrapper, real: Wrapper) -> Wrapper:
+def like_builtin(wrapper: Wrapper, real: Wrapper) -> Wrapper:
+    """The wrapper under the real function's name, doc and signature, as a staticmethod
+    object: callable (3.10+) and, like a builtin, not made a method when a class stores
+    it (``open = io.open``, tempfile's ``_unlink = os.unlink``). Its ``__wrapped__`` is
+    the wrapper, whose own is the real function (``inspect.unwrap`` gives that)."""
     wrapper.__name__ = wrapper.__qualname__ = real.__name__
     wrapper.__doc__ = real.__doc__
     wrapper.__wrapped__ = real  # type: ignore[attr-defined]
-    return wrapper
+    return staticmethod(wrapper)  # copies the name and doc
 
 
 def _readlink_after(mount: Mount, path: Any, target: Any, result: Any) -> Any:
@@ -167,7 +171,7 @@ def two_path_function(real: Wrapper, name: str) -> Wrapper:
         return _call_client(src_mount, name, (src_target, dst_target), rest,
                             ((src_target, src), (dst_target, dst)), src)
 
-    return _named(wrapper, real)
+    return like_builtin(wrapper, real)
 
 
 def symlink_function(real: Wrapper, name: str) -> Wrapper:
@@ -192,7 +196,7 @@ def symlink_function(real: Wrapper, name: str) -> Wrapper:
         return _call_client(mount, "symlink", (content, target, *extra), rest,
                             ((target, dst), (content, src)), dst)
 
-    return _named(wrapper, real)
+    return like_builtin(wrapper, real)
 
 
 def _descriptor_of(fd: Any) -> Any:
@@ -215,7 +219,7 @@ def fd_function(real: Wrapper, name: str, takes_fileno: bool = False) -> Wrapper
                 return _call_client(owner, name, args, kwargs, (), None)
         return real(*args, **kwargs)
 
-    return _named(wrapper, real)
+    return like_builtin(wrapper, real)
 
 
 def refused_on_benchfs(real: Wrapper, name: str, err: int = errno.EOPNOTSUPP) -> Wrapper:
@@ -231,7 +235,7 @@ def refused_on_benchfs(real: Wrapper, name: str, err: int = errno.EOPNOTSUPP) ->
             raise OSError(err, f"benchfs does not support {name} on its files")
         return real(*args, **kwargs)
 
-    return _named(wrapper, real)
+    return like_builtin(wrapper, real)
 
 
 # -- the working directory ------------------------------------------------------------
@@ -246,7 +250,7 @@ def chdir_function(real: Wrapper, name: str) -> Wrapper:
         _call_client(mount, "chdir", (target,), {}, ((target, path),), path)
         router.set_virtual_cwd(mount, mount.client.cwd)
 
-    return _named(chdir, real)
+    return like_builtin(chdir, real)
 
 
 def fchdir_function(real: Wrapper, name: str) -> Wrapper:
@@ -259,7 +263,7 @@ def fchdir_function(real: Wrapper, name: str) -> Wrapper:
         _call_client(owner, "fchdir", (fd,), {}, (), None)
         router.set_virtual_cwd(owner, owner.client.cwd)
 
-    return _named(fchdir, real)
+    return like_builtin(fchdir, real)
 
 
 def getcwd_function(real: Wrapper, name: str) -> Wrapper:
@@ -271,7 +275,7 @@ def getcwd_function(real: Wrapper, name: str) -> Wrapper:
             return real()
         return os.fsencode(virtual) if as_bytes else virtual
 
-    return _named(getcwd, real)
+    return like_builtin(getcwd, real)
 
 
 def closerange_function(real: Wrapper, name: str) -> Wrapper:
@@ -282,7 +286,7 @@ def closerange_function(real: Wrapper, name: str) -> Wrapper:
                 client.closerange(fd_low, fd_high)
         real(fd_low, fd_high)
 
-    return _named(closerange, real)
+    return like_builtin(closerange, real)
 
 
 # -- copies between descriptors -------------------------------------------------------
@@ -330,7 +334,7 @@ def sendfile_function(real: Wrapper, name: str) -> Wrapper:
         return int(_copy(real, in_fd, out_fd, count, offset, None,
                          (out_fd, in_fd, offset, count), {}))
 
-    return _named(sendfile, real)
+    return like_builtin(sendfile, real)
 
 
 def copy_range_function(real: Wrapper, name: str) -> Wrapper:
@@ -341,7 +345,7 @@ def copy_range_function(real: Wrapper, name: str) -> Wrapper:
         return int(_copy(real, src, dst, count, offset_src, offset_dst,
                          (src, dst, count, offset_src, offset_dst, *rest), kwargs))
 
-    return _named(copy, real)
+    return like_builtin(copy, real)
 
 
 class _RealOs:
