@@ -16,7 +16,7 @@ from typing import Any
 
 from benchfs.client.fdtable import OPEN_NUMBERS
 from benchfs.core.errors import os_error
-from benchfs.interpose import router
+from benchfs.interpose import argcheck, router
 from benchfs.interpose.router import Mount
 
 Wrapper = Callable[..., Any]
@@ -54,6 +54,9 @@ def where(path: Any, dir_fd: Any = None) -> tuple[Mount | None, Any]:
     if dir_fd is not None and not is_absolute(path):
         owner = router.owner_of_fd(dir_fd) if isinstance(dir_fd, int) else None
         return (owner, path) if owner is not None else (None, _UNCHANGED)
+    if isinstance(path, (bytearray, memoryview)):  # bytes-like: os warns (<3.12) or refuses
+        hit = router.route(bytes(path))
+        return (None, _UNCHANGED) if hit is None or hit[0] is None else hit
     hit = router.route(path)
     if hit is None:
         return None, _UNCHANGED
@@ -120,6 +123,7 @@ def path_function(real: Wrapper, name: str, param: str = "path",
                 return real(*args, **kwargs)
             real_args, real_kwargs = _replaced(args, kwargs, param, target)
             return real(*real_args, **real_kwargs)
+        argcheck.check(real, args, kwargs, ((0, param),))
         call_args, call_kwargs = (args, kwargs) if target is path else _replaced(
             args, kwargs, param, target)
         if lists and target is not path:
@@ -162,6 +166,8 @@ def two_path_function(real: Wrapper, name: str) -> Wrapper:
         dst = args[1] if len(args) > 1 else kwargs.get("dst")
         src_mount, src_target = where(src, kwargs.get("src_dir_fd"))
         dst_mount, dst_target = where(dst, kwargs.get("dst_dir_fd"))
+        if src_mount is not None or dst_mount is not None:
+            argcheck.check(real, args, kwargs, ((0, "src"), (1, "dst")))
         if src_mount is not dst_mount:
             raise os_error(errno.EXDEV, shown(src), shown(dst))
         rest = {k: v for k, v in kwargs.items() if k not in ("src", "dst")}
@@ -189,7 +195,8 @@ def symlink_function(real: Wrapper, name: str) -> Wrapper:
         mount, target = where(dst, kwargs.get("dir_fd"))
         if mount is None:
             return real(src, dst if target is _UNCHANGED else target, *extra, **rest)
-        content = src
+        argcheck.check(real, args, kwargs, ((1, "dst"),))
+        content = bytes(src) if isinstance(src, (bytearray, memoryview)) else src
         hit = router.route(src) if is_absolute(src) else None
         if hit is not None and hit[0] is mount:
             content = hit[1]
@@ -216,6 +223,7 @@ def fd_function(real: Wrapper, name: str, takes_fileno: bool = False) -> Wrapper
         if type(fd) is int and fd in OPEN_NUMBERS:  # else plainly not benchfs's
             owner = router.owner_of_fd(fd)
             if owner is not None:
+                argcheck.check(real, args, kwargs, ((0, "fd"),))
                 return _call_client(owner, name, args, kwargs, (), None)
         return real(*args, **kwargs)
 
@@ -247,6 +255,7 @@ def chdir_function(real: Wrapper, name: str) -> Wrapper:
             real(path if target is _UNCHANGED else target)
             router.set_real_cwd()
             return
+        argcheck.check(real, (path,), {}, ((0, "path"),))
         _call_client(mount, "chdir", (target,), {}, ((target, path),), path)
         router.set_virtual_cwd(mount, mount.client.cwd)
 
@@ -260,6 +269,7 @@ def fchdir_function(real: Wrapper, name: str) -> Wrapper:
             real(fd)
             router.set_real_cwd()
             return
+        argcheck.check(real, (fd,), {}, ((0, "fd"),))
         _call_client(owner, "fchdir", (fd,), {}, (), None)
         router.set_virtual_cwd(owner, owner.client.cwd)
 
