@@ -3,8 +3,9 @@
 os parses every argument (types, keywords, combinations, 3.10-3.11's DeprecationWarning
 for bytearray paths) before its system call, so the real function called with the
 caller's arguments, its paths replaced by one that fails in the kernel without touching
-anything (a name under /dev/null: ENOTDIR) and its descriptors by a number no process has (EBADF), raises
-exactly what os raises for wrong arguments, and an OSError when they are right.
+anything (a name under /dev/null: ENOTDIR) and its descriptors by a number no process
+has (EBADF), raises exactly what os raises for wrong arguments, and an OSError when
+they are right.
 Only calls routed to benchfs pay for it: one failing system call.
 """
 
