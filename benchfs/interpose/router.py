@@ -101,6 +101,31 @@ _lock = threading.Lock()
 triggers: tuple[str, ...] = ()
 
 
+# The environment variable that names the virtual working directory for child
+# interpreters (benchfs run's BENCHFS_INTERPOSE_CWD: their kernel cwd cannot be
+# there), kept by _publish, the one place the state changes; None: no launcher.
+_cwd_variable: str | None = None
+
+
+def export_cwd_as(variable: str) -> None:
+    """Keep ``variable`` in os.environ equal to the virtual working directory, or
+    absent outside every prefix, from now on (however chdir/fchdir was reached)."""
+    global _cwd_variable
+    with _lock:
+        _cwd_variable = variable
+        _export_cwd(_state)
+
+
+def _export_cwd(state: State) -> None:
+    if _cwd_variable is None:
+        return
+    where = _virtual_cwd(state)
+    if where is None:
+        os.environ.pop(_cwd_variable, None)
+    else:
+        os.environ[_cwd_variable] = where
+
+
 def _triggers(state: State) -> tuple[str, ...]:
     if not state.mounts:
         return ()
@@ -141,6 +166,7 @@ def _publish(mounts: tuple[Mount, ...], cwd_mount: Mount | None, cwd_inside: str
                    tuple(m.prefix_bytes for m in mounts), cwd_mount, cwd_inside, real_cwd,
                    _relative_routed(mounts, cwd_mount, real_cwd))
     triggers = _triggers(_state)
+    _export_cwd(_state)
 
 
 def normalise_prefix(prefix: Any) -> str:
@@ -186,10 +212,13 @@ def set_real_cwd() -> None:
 
 
 def virtual_cwd() -> str | None:
-    s = _state
-    if s.cwd_mount is None or s.cwd_inside is None:
+    return _virtual_cwd(_state)
+
+
+def _virtual_cwd(state: State) -> str | None:
+    if state.cwd_mount is None or state.cwd_inside is None:
         return None
-    return s.cwd_mount.outside(s.cwd_inside)
+    return state.cwd_mount.outside(state.cwd_inside)
 
 
 def owner_of_fd(fd: int) -> Mount | None:
