@@ -21,6 +21,7 @@ from benchfs.interpose.router import Mount
 
 Wrapper = Callable[..., Any]
 _UNCHANGED = object()  # "call the real function with the caller's own argument"
+_ABSENT = object()  # a wrapper's first argument, not given (os says what that means)
 
 
 def unsupported(function: str, filename: object = None) -> OSError:
@@ -110,12 +111,16 @@ def path_function(real: Wrapper, name: str, param: str = "path",
     or None for the working directory), with an optional dir_fd keyword. ``lists``:
     its results hold paths under the argument (scandir), shown as the caller wrote it."""
 
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if args and not kwargs:
-            text = args[0]
-            if (type(text) is str and not text.startswith(router.triggers)
-                    and ".." not in text):
-                return real(*args)  # plainly_outside, inlined
+    def wrapper(first: Any = _ABSENT, /, *rest: Any, **kwargs: Any) -> Any:
+        # The first argument on its own (no *args tuple to build) and plainly_outside
+        # inlined: the common call costs a few tests. A dir_fd may route a relative path.
+        if (type(first) is str and not first.startswith(router.triggers)
+                and ".." not in first):
+            if not kwargs:
+                return real(first, *rest) if rest else real(first)  # no tuple to unpack
+            if kwargs.get("dir_fd") is None:
+                return real(first, *rest, **kwargs)
+        args = rest if first is _ABSENT else (first, *rest)
         path = args[0] if args else kwargs.get(param)
         mount, target = where(path, kwargs.get("dir_fd"))
         if mount is None:
@@ -216,11 +221,14 @@ def _descriptor_of(fd: Any) -> Any:
 def fd_function(real: Wrapper, name: str, takes_fileno: bool = False) -> Wrapper:
     """A wrapper of an os function whose first argument is a descriptor."""
 
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(first: Any = _ABSENT, /, *rest: Any, **kwargs: Any) -> Any:
+        if type(first) is int and first not in OPEN_NUMBERS:  # plainly not benchfs's
+            return real(first, *rest, **kwargs) if kwargs else real(first, *rest)
+        args = rest if first is _ABSENT else (first, *rest)
         fd = args[0] if args else kwargs.get("fd")
         if takes_fileno:
             fd = _descriptor_of(fd)
-        if type(fd) is int and fd in OPEN_NUMBERS:  # else plainly not benchfs's
+        if type(fd) is int and fd in OPEN_NUMBERS:
             owner = router.owner_of_fd(fd)
             if owner is not None:
                 argcheck.check(real, args, kwargs, ((0, "fd"),))

@@ -188,3 +188,32 @@ def test_bad_copy_arguments(bfs: benchfs.Interposition, pair: Pair, case: str) -
             os.close(b)
 
     _compare(pair, probe)
+
+
+_KEYWORD_CALLS: dict[str, Callable[[str], Any]] = {
+    "stat path=": lambda root: os.stat(path=f"{root}/f").st_size,
+    "stat follow_symlinks": lambda root: os.stat(f"{root}/f", follow_symlinks=False).st_size,
+    "listdir path=": lambda root: os.listdir(path=root),
+    "open dir_fd": lambda root: _read_by_dir_fd(root),
+    "read fd=": lambda root: os.read(fd=0, n=1),  # type: ignore[call-arg]
+    "stat no argument": lambda root: os.stat(),  # type: ignore[call-arg]
+}
+
+
+def _read_by_dir_fd(root: str) -> bytes:
+    directory = os.open(root, os.O_RDONLY)
+    try:
+        fd = os.open("f", os.O_RDONLY, dir_fd=directory)
+        try:
+            return os.read(fd, 10)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(directory)
+
+
+@pytest.mark.parametrize("case", sorted(_KEYWORD_CALLS))
+def test_keyword_forms(bfs: benchfs.Interposition, pair: Pair, case: str) -> None:
+    """Arguments given by keyword, or none: the wrappers' fast paths take only the
+    first positional argument, the rest must reach the same place."""
+    pair.both(lambda root: (_prepared(root), _KEYWORD_CALLS[case](root))[1])
