@@ -132,7 +132,8 @@ def path_function(real: Wrapper, name: str, param: str = "path",
         call_args, call_kwargs = (args, kwargs) if target is path else _replaced(
             args, kwargs, param, target)
         if lists and target is not path:
-            call_kwargs = {**call_kwargs, "shown_as": shown(path)}
+            listed_as = bytes(path) if isinstance(path, (bytearray, memoryview)) else path
+            call_kwargs = {**call_kwargs, "shown_as": shown(listed_as)}
         result = _call_client(mount, name, call_args, call_kwargs, ((target, path),), path)
         return result if after is None else after(mount, path, target, result)
 
