@@ -253,9 +253,7 @@ class RawFile(io.RawIOBase):
             self.close()
 
     def __repr__(self) -> str:
-        # It stands in for io.FileIO; 3.13's names a subclass by its own name.
-        kind = ("_io.FileIO" if type(self) is RawFile or sys.version_info < (3, 13)
-                else type(self).__name__)
+        kind = "_io.FileIO"  # what it stands in for
         if self.closed:
             return f"<{kind} [closed]>"
         name = getattr(self, "name", None)
