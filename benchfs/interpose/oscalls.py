@@ -222,14 +222,12 @@ def _descriptor_of(fd: Any) -> Any:
 def fd_function(real: Wrapper, name: str, takes_fileno: bool = False) -> Wrapper:
     """A wrapper of an os function whose first argument is a descriptor."""
 
-    def wrapper(first: Any = _ABSENT, /, *rest: Any, **kwargs: Any) -> Any:
-        if type(first) is int and first not in OPEN_NUMBERS:  # plainly not benchfs's
-            return real(first, *rest, **kwargs) if kwargs else real(first, *rest)
-        args = rest if first is _ABSENT else (first, *rest)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # The caller's own tuple goes on to the real function (cheaper than a new one).
         fd = args[0] if args else kwargs.get("fd")
         if takes_fileno:
             fd = _descriptor_of(fd)
-        if type(fd) is int and fd in OPEN_NUMBERS:
+        if type(fd) is int and fd in OPEN_NUMBERS:  # else plainly not benchfs's
             owner = router.owner_of_fd(fd)
             if owner is not None:
                 argcheck.check(real, args, kwargs, ((0, "fd"),))
