@@ -1,8 +1,8 @@
 """Module-level functions: the os-like API over a default client.
 
 The default client connects on first use to the cluster named by
-BENCHFS_REGISTRY. A forked child drops the parent's client (its engine belongs
-to the parent's connections) and connects afresh when it first needs one.
+BENCHFS_REGISTRY. A forked child keeps it, with its descriptors and offsets
+(benchfs/client/forking.py gives the child an engine of its own).
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ _clients: weakref.WeakSet[Client] = weakref.WeakSet()  # every connect()ed clien
 _devnull_rdev: int | None = None
 
 
-def _forget_default_after_fork() -> None:
-    global _default
-    _default = None
+def _renew_lock_after_fork() -> None:
+    """The child has only the forking thread: a lock another thread held stays held."""
+    global _default_lock
+    _default_lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_default_after_fork)
+os.register_at_fork(after_in_child=_renew_lock_after_fork)
 
 
 def connect(registry: str | os.PathLike[str] | None = None,
@@ -103,8 +104,8 @@ def _serving(fd: object) -> _DescriptorFunctions:
         if client.owns_fd(number):
             return client
     if _is_benchfs_placeholder(number):
-        # A benchfs descriptor no live client owns (inherited across fork, or
-        # from a closed client): refuse it rather than act on its /dev/null.
+        # A benchfs descriptor no live client owns (its client was closed):
+        # refuse it rather than act on its /dev/null.
         raise os_error(errno.EBADF)
     return os
 

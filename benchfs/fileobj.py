@@ -35,6 +35,17 @@ _BAD_MODE = "Must have exactly one of create/read/write/append mode and at most 
 _CLOSED = "I/O operation on closed file"
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # benchfs/
+
+
+def warn_bool_descriptor() -> None:
+    """3.13's warning for a bool used as a descriptor, on the caller's line (the first
+    frame outside benchfs), as io.FileIO's own comes from the line that called it."""
+    if sys.version_info >= (3, 13):
+        warnings.warn("bool is used as a file descriptor", RuntimeWarning,
+                      skip_file_prefixes=(_PACKAGE_DIR,))
+
+
 def _raw_flags(mode: str) -> tuple[int, bool, bool, bool, bool]:
     """FileIO's mode parsing: (open flags, readable, writable, created, appending)."""
     flags = 0
@@ -80,8 +91,8 @@ class RawFile(io.RawIOBase):
             raise TypeError("integer argument expected, got float")
         fd = -1
         if isinstance(file, int):
-            if isinstance(file, bool) and sys.version_info >= (3, 13):
-                warnings.warn("bool is used as a file descriptor", RuntimeWarning, 2)
+            if isinstance(file, bool):
+                warn_bool_descriptor()
             fd = file
             if fd < 0:
                 raise ValueError("negative file descriptor")
@@ -100,6 +111,8 @@ class RawFile(io.RawIOBase):
         self._fd, self._closefd = fd, bool(closefd)
         try:
             if stat.S_ISDIR(client.fd_type(fd)):
+                if fd == file:
+                    self._fd = -1  # FileIO leaves the caller's descriptor open
                 raise os_error(errno.EISDIR, file)  # FileIO refuses a directory
             # FileIO takes st_blksize as its buffer size; a benchfs stat reports the
             # chunk size there, known without asking the server.
@@ -240,7 +253,7 @@ class RawFile(io.RawIOBase):
             self.close()
 
     def __repr__(self) -> str:
-        kind = f"{type(self).__module__}.{type(self).__qualname__}"
+        kind = "_io.FileIO"  # what it stands in for
         if self.closed:
             return f"<{kind} [closed]>"
         name = getattr(self, "name", None)

@@ -33,7 +33,11 @@ def _seconds_to_ns(value: object) -> int:
 def _exact_ns(value: object) -> int:
     """An ns time as CPython's utime takes it: divmod by 10**9, then both parts must
     be integers (so its errors for floats and strings are os's)."""
-    seconds, nanoseconds = divmod(value, 1_000_000_000)  # type: ignore[operator]
+    parts = divmod(value, 1_000_000_000)  # type: ignore[operator]
+    if type(parts) is not tuple or len(parts) != 2:
+        raise TypeError(f"{type(value).__name__}.__divmod__() must return a 2-tuple, "
+                        f"not {type(parts).__name__}")
+    seconds, nanoseconds = parts
     return operator.index(seconds) * 1_000_000_000 + operator.index(nanoseconds)
 
 
@@ -215,5 +219,5 @@ class Attributes(ClientCore):
         return os.statvfs_result((
             self.chunk_size, block, total(2), total(3), total(4),
             sum(s[5] for s in stats), sum(s[6] for s in stats), sum(s[7] for s in stats),
-            0, NAME_MAX,
+            0, NAME_MAX, self.st_dev,  # f_fsid: the cluster's, as st_dev is
         ))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
+import warnings
 from collections.abc import Callable, Iterator
 from types import GenericAlias, TracebackType
 from typing import Any, AnyStr, Generic
@@ -125,6 +126,11 @@ class ScandirIterator(Generic[AnyStr]):
 
     def close(self) -> None:
         self._entries = None
+
+    def __del__(self) -> None:
+        if self._entries is not None:  # os's iterator warns when collected unclosed
+            warnings.warn(f"unclosed scandir iterator {self!r}", ResourceWarning,
+                          stacklevel=2, source=self)
 
     def __enter__(self) -> ScandirIterator[AnyStr]:
         return self

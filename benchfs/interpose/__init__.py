@@ -137,8 +137,8 @@ def interpose(prefix: str | os.PathLike[str], registry: str | os.PathLike[str] |
 
 
 def virtual_cwd() -> str | None:
-    """The working directory under a prefix that os.chdir made, if any (a launcher
-    passes it to child interpreters, whose kernel cwd cannot be there)."""
+    """The working directory under a prefix that os.chdir made, if any (what os.getcwd
+    answers then; the kernel's is elsewhere)."""
     return router.virtual_cwd()
 
 

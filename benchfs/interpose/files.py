@@ -8,9 +8,9 @@ import abc
 import io
 from typing import Any
 
-from benchfs.fileobj import Opener, RawFile, open_file
+from benchfs.fileobj import Opener, RawFile, open_file, warn_bool_descriptor
 from benchfs.interpose import router
-from benchfs.interpose.oscalls import plainly_outside, rename_error, shown
+from benchfs.interpose.oscalls import like_builtin, plainly_outside, rename_error, shown
 from benchfs.interpose.router import Mount
 
 real_open = io.open
@@ -51,7 +51,7 @@ def _watching(opener: Opener) -> Opener:
     return watched
 
 
-def open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None = None,
+def _open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None = None,
          errors: str | None = None, newline: str | None = None, closefd: bool = True,
          opener: Opener | None = None) -> Any:
     if (type(file) is str and opener is None and not file.startswith(router.triggers)
@@ -62,6 +62,8 @@ def open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None =
         owner = router.owner_of_fd(file)
         if owner is not None:
             return open_file(owner.client, file, *arguments, opener)
+        if type(file) is bool:
+            return _named_raw(real_open(_bool_fd(file), *arguments, opener), file)
         return real_open(file, *arguments, opener)
     hit = router.route(file)
     if hit is None or hit[0] is None:
@@ -79,7 +81,7 @@ def open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None =
                      opener if opener is not None else _opener_for(mount, target, file))
 
 
-def open_code(path: str) -> Any:
+def _open_code(path: str) -> Any:
     if type(path) is str and not plainly_outside(path):
         hit = router.route(path)
         mount = None if hit is None else hit[0]
@@ -87,6 +89,10 @@ def open_code(path: str) -> Any:
             target = hit[1]
             return open_file(mount.client, path, "rb", opener=_opener_for(mount, target, path))
     return real_open_code(path)
+
+
+open = like_builtin(_open, real_open)
+open_code = like_builtin(_open_code, real_open_code)
 
 
 class _FileIOType(abc.ABCMeta):
@@ -122,7 +128,31 @@ class FileIO(RealFileIO, metaclass=_FileIOType):
         hit = None if isinstance(file, (int, float)) else router.route(file)
         if hit is not None and hit[0] is None:
             file = hit[1]  # a relative path that left the virtual cwd's prefix
+        if type(file) is bool:
+            super().__init__(_bool_fd(file), mode, closefd, opener)
+            self.name = file
+            return
         super().__init__(file, mode, closefd, opener)
+
+    def __repr__(self) -> str:
+        shown = super().__repr__()
+        if type(self) is FileIO:  # 3.13 names the class: this one stands in for _io's
+            return shown.replace("<FileIO ", "<_io.FileIO ", 1)
+        return shown
+
+
+def _bool_fd(fd: bool) -> int:
+    """A bool descriptor: the real open would warn (3.13) from this module's line, so
+    the warning is given here for the caller's line and the real one gets an int."""
+    warn_bool_descriptor()
+    return int(fd)
+
+
+def _named_raw(f: Any, name: Any) -> Any:
+    """The file over descriptor ``name``, named so, as the real open names it."""
+    raw = getattr(getattr(f, "buffer", f), "raw", getattr(f, "buffer", f))
+    raw.name = name
+    return f
 
 
 # The module attributes interposition replaces, and with what.

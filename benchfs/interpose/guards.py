@@ -18,7 +18,12 @@ import sys
 from typing import Any
 
 from benchfs.interpose import router
-from benchfs.interpose.oscalls import is_absolute, plainly_outside, refused_on_benchfs
+from benchfs.interpose.oscalls import (
+    is_absolute,
+    like_builtin,
+    plainly_outside,
+    refused_on_benchfs,
+)
 
 # (event, argument) of every refused escape, for whoever wants to count them.
 ESCAPES: list[tuple[str, Any]] = []
@@ -107,8 +112,7 @@ def fcntl_function(real: Any) -> Any:
             return real(fd, cmd, arg)
         return (refuse_lock if cmd in locks else refuse_other)(fd, cmd, arg)
 
-    wrapper.__name__ = wrapper.__qualname__ = "fcntl"
-    return wrapper
+    return like_builtin(wrapper, real)
 
 
 def replacements() -> tuple[tuple[Any, str, Any], ...]:

@@ -13,7 +13,6 @@ and the runner executes it with ``runpy`` once interposition is active.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import sys
@@ -210,7 +209,7 @@ def start_from_environment(text: str) -> None:
     """Start one interposer per route of the gate (called by sitecustomize)."""
     # The package's function (benchfs.interpose), by its own name: the attribute of
     # benchfs is the package itself until benchfs/__init__ has imported the function.
-    from benchfs.interpose import interpose
+    from benchfs.interpose import interpose, router
 
     routes = parse_routes(text)
     for prefix, registry in routes:
@@ -220,40 +219,8 @@ def start_from_environment(text: str) -> None:
     inherited = os.environ.get(CWD_GATE)
     if inherited:
         os.chdir(inherited)  # where the parent was; relative names resolve from there
-    _follow_virtual_cwd()
+    router.export_cwd_as(CWD_GATE)  # and where this one is, for its children
     _reexec_main_script_under_prefix([prefix for prefix, _ in routes])
-
-
-def _follow_virtual_cwd() -> None:
-    """Wrap os.chdir and os.fchdir (interposition's) so that CWD_GATE in the environment,
-    which children inherit, always names the virtual working directory, or is absent."""
-    import posix
-
-    from benchfs.interpose import virtual_cwd
-
-    def publish() -> None:
-        where = virtual_cwd()
-        if where is None:
-            os.environ.pop(CWD_GATE, None)
-        else:
-            os.environ[CWD_GATE] = where
-
-    for name in ("chdir", "fchdir"):
-        inner = getattr(os, name)
-
-        def following(target: Any, _inner: Any = inner) -> None:
-            try:
-                _inner(target)
-            finally:
-                publish()
-
-        functools.update_wrapper(following, inner)
-        for support in (os.supports_fd, os.supports_dir_fd, os.supports_follow_symlinks):
-            if inner in support:
-                support.add(following)
-        for module in (os, posix):
-            setattr(module, name, following)
-    publish()
 
 
 def _reexec_main_script_under_prefix(prefixes: Sequence[str]) -> None:

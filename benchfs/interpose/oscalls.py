@@ -16,11 +16,12 @@ from typing import Any
 
 from benchfs.client.fdtable import OPEN_NUMBERS
 from benchfs.core.errors import os_error
-from benchfs.interpose import router
+from benchfs.interpose import argcheck, router
 from benchfs.interpose.router import Mount
 
 Wrapper = Callable[..., Any]
 _UNCHANGED = object()  # "call the real function with the caller's own argument"
+_ABSENT = object()  # a wrapper's first argument, not given (os says what that means)
 
 
 def unsupported(function: str, filename: object = None) -> OSError:
@@ -54,6 +55,9 @@ def where(path: Any, dir_fd: Any = None) -> tuple[Mount | None, Any]:
     if dir_fd is not None and not is_absolute(path):
         owner = router.owner_of_fd(dir_fd) if isinstance(dir_fd, int) else None
         return (owner, path) if owner is not None else (None, _UNCHANGED)
+    if isinstance(path, (bytearray, memoryview)):  # bytes-like: os warns (<3.12) or refuses
+        hit = router.route(bytes(path))
+        return (None, _UNCHANGED) if hit is None or hit[0] is None else hit
     hit = router.route(path)
     if hit is None:
         return None, _UNCHANGED
@@ -107,12 +111,16 @@ def path_function(real: Wrapper, name: str, param: str = "path",
     or None for the working directory), with an optional dir_fd keyword. ``lists``:
     its results hold paths under the argument (scandir), shown as the caller wrote it."""
 
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if args and not kwargs:
-            text = args[0]
-            if (type(text) is str and not text.startswith(router.triggers)
-                    and ".." not in text):
-                return real(*args)  # plainly_outside, inlined
+    def wrapper(first: Any = _ABSENT, /, *rest: Any, **kwargs: Any) -> Any:
+        # The first argument on its own (no *args tuple to build) and plainly_outside
+        # inlined: the common call costs a few tests. A dir_fd may route a relative path.
+        if (type(first) is str and not first.startswith(router.triggers)
+                and ".." not in first):
+            if not kwargs:
+                return real(first, *rest) if rest else real(first)  # no tuple to unpack
+            if kwargs.get("dir_fd") is None:
+                return real(first, *rest, **kwargs)
+        args = rest if first is _ABSENT else (first, *rest)
         path = args[0] if args else kwargs.get(param)
         mount, target = where(path, kwargs.get("dir_fd"))
         if mount is None:
@@ -120,21 +128,27 @@ def path_function(real: Wrapper, name: str, param: str = "path",
                 return real(*args, **kwargs)
             real_args, real_kwargs = _replaced(args, kwargs, param, target)
             return real(*real_args, **real_kwargs)
+        argcheck.check(real, args, kwargs, ((0, param),))
         call_args, call_kwargs = (args, kwargs) if target is path else _replaced(
             args, kwargs, param, target)
         if lists and target is not path:
-            call_kwargs = {**call_kwargs, "shown_as": shown(path)}
+            listed_as = bytes(path) if isinstance(path, (bytearray, memoryview)) else path
+            call_kwargs = {**call_kwargs, "shown_as": shown(listed_as)}
         result = _call_client(mount, name, call_args, call_kwargs, ((target, path),), path)
         return result if after is None else after(mount, path, target, result)
 
-    return _named(wrapper, real)
+    return like_builtin(wrapper, real)
 
 
-def _named(wrapper: Wrapper, real: Wrapper) -> Wrapper:
+def like_builtin(wrapper: Wrapper, real: Wrapper) -> Wrapper:
+    """The wrapper under the real function's name, doc and signature, as a staticmethod
+    object: callable (3.10+) and, like a builtin, not made a method when a class stores
+    it (``open = io.open``, tempfile's ``_unlink = os.unlink``). Its ``__wrapped__`` is
+    the wrapper, whose own is the real function (``inspect.unwrap`` gives that)."""
     wrapper.__name__ = wrapper.__qualname__ = real.__name__
     wrapper.__doc__ = real.__doc__
     wrapper.__wrapped__ = real  # type: ignore[attr-defined]
-    return wrapper
+    return staticmethod(wrapper)  # copies the name and doc
 
 
 def _readlink_after(mount: Mount, path: Any, target: Any, result: Any) -> Any:
@@ -158,6 +172,8 @@ def two_path_function(real: Wrapper, name: str) -> Wrapper:
         dst = args[1] if len(args) > 1 else kwargs.get("dst")
         src_mount, src_target = where(src, kwargs.get("src_dir_fd"))
         dst_mount, dst_target = where(dst, kwargs.get("dst_dir_fd"))
+        if src_mount is not None or dst_mount is not None:
+            argcheck.check(real, args, kwargs, ((0, "src"), (1, "dst")))
         if src_mount is not dst_mount:
             raise os_error(errno.EXDEV, shown(src), shown(dst))
         rest = {k: v for k, v in kwargs.items() if k not in ("src", "dst")}
@@ -167,7 +183,7 @@ def two_path_function(real: Wrapper, name: str) -> Wrapper:
         return _call_client(src_mount, name, (src_target, dst_target), rest,
                             ((src_target, src), (dst_target, dst)), src)
 
-    return _named(wrapper, real)
+    return like_builtin(wrapper, real)
 
 
 def symlink_function(real: Wrapper, name: str) -> Wrapper:
@@ -185,14 +201,15 @@ def symlink_function(real: Wrapper, name: str) -> Wrapper:
         mount, target = where(dst, kwargs.get("dir_fd"))
         if mount is None:
             return real(src, dst if target is _UNCHANGED else target, *extra, **rest)
-        content = src
+        argcheck.check(real, args, kwargs, ((1, "dst"),))
+        content = bytes(src) if isinstance(src, (bytearray, memoryview)) else src
         hit = router.route(src) if is_absolute(src) else None
         if hit is not None and hit[0] is mount:
             content = hit[1]
         return _call_client(mount, "symlink", (content, target, *extra), rest,
                             ((target, dst), (content, src)), dst)
 
-    return _named(wrapper, real)
+    return like_builtin(wrapper, real)
 
 
 def _descriptor_of(fd: Any) -> Any:
@@ -206,16 +223,18 @@ def fd_function(real: Wrapper, name: str, takes_fileno: bool = False) -> Wrapper
     """A wrapper of an os function whose first argument is a descriptor."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # The caller's own tuple goes on to the real function (cheaper than a new one).
         fd = args[0] if args else kwargs.get("fd")
         if takes_fileno:
             fd = _descriptor_of(fd)
         if type(fd) is int and fd in OPEN_NUMBERS:  # else plainly not benchfs's
             owner = router.owner_of_fd(fd)
             if owner is not None:
+                argcheck.check(real, args, kwargs, ((0, "fd"),))
                 return _call_client(owner, name, args, kwargs, (), None)
         return real(*args, **kwargs)
 
-    return _named(wrapper, real)
+    return like_builtin(wrapper, real)
 
 
 def refused_on_benchfs(real: Wrapper, name: str, err: int = errno.EOPNOTSUPP) -> Wrapper:
@@ -231,7 +250,7 @@ def refused_on_benchfs(real: Wrapper, name: str, err: int = errno.EOPNOTSUPP) ->
             raise OSError(err, f"benchfs does not support {name} on its files")
         return real(*args, **kwargs)
 
-    return _named(wrapper, real)
+    return like_builtin(wrapper, real)
 
 
 # -- the working directory ------------------------------------------------------------
@@ -243,10 +262,11 @@ def chdir_function(real: Wrapper, name: str) -> Wrapper:
             real(path if target is _UNCHANGED else target)
             router.set_real_cwd()
             return
+        argcheck.check(real, (path,), {}, ((0, "path"),))
         _call_client(mount, "chdir", (target,), {}, ((target, path),), path)
         router.set_virtual_cwd(mount, mount.client.cwd)
 
-    return _named(chdir, real)
+    return like_builtin(chdir, real)
 
 
 def fchdir_function(real: Wrapper, name: str) -> Wrapper:
@@ -256,10 +276,11 @@ def fchdir_function(real: Wrapper, name: str) -> Wrapper:
             real(fd)
             router.set_real_cwd()
             return
+        argcheck.check(real, (fd,), {}, ((0, "fd"),))
         _call_client(owner, "fchdir", (fd,), {}, (), None)
         router.set_virtual_cwd(owner, owner.client.cwd)
 
-    return _named(fchdir, real)
+    return like_builtin(fchdir, real)
 
 
 def getcwd_function(real: Wrapper, name: str) -> Wrapper:
@@ -271,7 +292,7 @@ def getcwd_function(real: Wrapper, name: str) -> Wrapper:
             return real()
         return os.fsencode(virtual) if as_bytes else virtual
 
-    return _named(getcwd, real)
+    return like_builtin(getcwd, real)
 
 
 def closerange_function(real: Wrapper, name: str) -> Wrapper:
@@ -282,7 +303,7 @@ def closerange_function(real: Wrapper, name: str) -> Wrapper:
                 client.closerange(fd_low, fd_high)
         real(fd_low, fd_high)
 
-    return _named(closerange, real)
+    return like_builtin(closerange, real)
 
 
 # -- copies between descriptors -------------------------------------------------------
@@ -330,7 +351,7 @@ def sendfile_function(real: Wrapper, name: str) -> Wrapper:
         return int(_copy(real, in_fd, out_fd, count, offset, None,
                          (out_fd, in_fd, offset, count), {}))
 
-    return _named(sendfile, real)
+    return like_builtin(sendfile, real)
 
 
 def copy_range_function(real: Wrapper, name: str) -> Wrapper:
@@ -341,7 +362,7 @@ def copy_range_function(real: Wrapper, name: str) -> Wrapper:
         return int(_copy(real, src, dst, count, offset_src, offset_dst,
                          (src, dst, count, offset_src, offset_dst, *rest), kwargs))
 
-    return _named(copy, real)
+    return like_builtin(copy, real)
 
 
 class _RealOs:

@@ -44,16 +44,12 @@ def _rebind_namespace(namespace: MutableMapping[str, Any],
     for key, value in list(namespace.items()):
         wrapper = _wrapped_for(value, replacement)
         if wrapper is not None:
-            # A builtin in a class is not a descriptor; a Python wrapper would become a
-            # method, so it goes in as a staticmethod.
-            new = staticmethod(wrapper) if in_class and isinstance(
-                wrapper, types.FunctionType) else wrapper
-            setter(key, new)
+            setter(key, wrapper)  # a staticmethod object: a method in no class
             done.append(_restoring(setter, key, value))
         elif in_class and isinstance(value, staticmethod):
             wrapper = _wrapped_for(value.__func__, replacement)
             if wrapper is not None:
-                setter(key, staticmethod(wrapper))
+                setter(key, wrapper)
                 done.append(_restoring(setter, key, value))
         elif isinstance(value, types.FunctionType):
             _rebind_defaults(value, replacement, done)

@@ -29,8 +29,9 @@ _real_getcwd = os.getcwd
 
 @dataclass(eq=False)
 class Mount:
-    """A prefix and the cluster behind it, connected on first use (and again in a
-    forked child, whose parent's engine it must not touch)."""
+    """A prefix and the cluster behind it, connected on first use. A forked child
+    keeps the parent's client, with its descriptors and offsets (benchfs/client/
+    forking.py gives each side an engine of its own)."""
 
     prefix: str
     registry: str | os.PathLike[str]
@@ -52,7 +53,7 @@ class Mount:
                 self._client = Client(self.registry, self.settings)
                 state = _state
                 if state.cwd_mount is self and state.cwd_inside is not None:
-                    self._client.cwd = state.cwd_inside  # the virtual cwd survives fork
+                    self._client.cwd = state.cwd_inside
             return self._client
 
     def connected(self) -> Client | None:
@@ -69,10 +70,9 @@ class Mount:
                 self._client.close_client()
             self._client = None
 
-    def forget_client(self) -> None:
-        """In a forked child: the parent's connections are not ours to use or close."""
+    def renew_lock(self) -> None:
+        """In a forked child: another thread of the parent may have held the lock."""
         self._lock = threading.Lock()
-        self._client = None
 
     def outside(self, inside: str) -> str:
         """The interposed path of the client's path ``inside``."""
@@ -101,6 +101,31 @@ _lock = threading.Lock()
 triggers: tuple[str, ...] = ()
 
 
+# The environment variable that names the virtual working directory for child
+# interpreters (benchfs run's BENCHFS_INTERPOSE_CWD: their kernel cwd cannot be
+# there), kept by _publish, the one place the state changes; None: no launcher.
+_cwd_variable: str | None = None
+
+
+def export_cwd_as(variable: str) -> None:
+    """Keep ``variable`` in os.environ equal to the virtual working directory, or
+    absent outside every prefix, from now on (however chdir/fchdir was reached)."""
+    global _cwd_variable
+    with _lock:
+        _cwd_variable = variable
+        _export_cwd(_state)
+
+
+def _export_cwd(state: State) -> None:
+    if _cwd_variable is None:
+        return
+    where = _virtual_cwd(state)
+    if where is None:
+        os.environ.pop(_cwd_variable, None)
+    else:
+        os.environ[_cwd_variable] = where
+
+
 def _triggers(state: State) -> tuple[str, ...]:
     if not state.mounts:
         return ()
@@ -110,14 +135,15 @@ def _triggers(state: State) -> tuple[str, ...]:
     return (*sorted(firsts), "//", "/./")
 
 
-def _forget_clients_after_fork() -> None:
+def _renew_locks_after_fork() -> None:
+    """The child has only the forking thread: a lock another thread held stays held."""
     global _lock
     _lock = threading.Lock()
     for mount in _state.mounts:
-        mount.forget_client()
+        mount.renew_lock()
 
 
-os.register_at_fork(after_in_child=_forget_clients_after_fork)
+os.register_at_fork(after_in_child=_renew_locks_after_fork)
 
 
 def state() -> State:
@@ -140,6 +166,7 @@ def _publish(mounts: tuple[Mount, ...], cwd_mount: Mount | None, cwd_inside: str
                    tuple(m.prefix_bytes for m in mounts), cwd_mount, cwd_inside, real_cwd,
                    _relative_routed(mounts, cwd_mount, real_cwd))
     triggers = _triggers(_state)
+    _export_cwd(_state)
 
 
 def normalise_prefix(prefix: Any) -> str:
@@ -185,10 +212,13 @@ def set_real_cwd() -> None:
 
 
 def virtual_cwd() -> str | None:
-    s = _state
-    if s.cwd_mount is None or s.cwd_inside is None:
+    return _virtual_cwd(_state)
+
+
+def _virtual_cwd(state: State) -> str | None:
+    if state.cwd_mount is None or state.cwd_inside is None:
         return None
-    return s.cwd_mount.outside(s.cwd_inside)
+    return state.cwd_mount.outside(state.cwd_inside)
 
 
 def owner_of_fd(fd: int) -> Mount | None:

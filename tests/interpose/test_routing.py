@@ -254,7 +254,7 @@ _FORKING = textwrap.dedent("""
     mount, registry = sys.argv[1], sys.argv[2]
     prefix = mount + "/forking"
     with benchfs.interpose(mount, registry):
-        pid = os.fork()  # before this process connected: UCX is not fork-safe
+        pid = os.fork()  # before this process connected
         if pid == 0:
             with open(prefix + "/from-child", "w") as f:
                 f.write("child")
@@ -262,26 +262,39 @@ _FORKING = textwrap.dedent("""
             os._exit(0 if os.listdir() == ["from-child"] else 3)
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0, status
-        held = open(prefix + "/from-parent", "w")
-        pid = os.fork()  # after: the child cannot use the parent's descriptors
+        held = os.open(prefix + "/from-parent", os.O_RDWR | os.O_CREAT)
+        os.write(held, b"parent:")
+        api_fd = benchfs.open("/forking/from-api", os.O_RDWR | os.O_CREAT)
+        benchfs.write(api_fd, b"api:")
+        pid = os.fork()  # after: the parent's descriptors and offsets carry over
         if pid == 0:
             try:
-                os.write(held.fileno(), b"lost?")
+                os.write(held, b"child")
+                benchfs.write(api_fd, b"child")
+                os.lseek(held, 0, os.SEEK_SET)
+                ok = (os.read(held, 100) == b"parent:child"
+                      and benchfs.pread(api_fd, 100, 0) == b"api:child")
             except OSError as exc:
-                os._exit(0 if exc.errno == 9 else 4)
-            os._exit(5)
+                print(exc, file=sys.stderr)
+                os._exit(4)
+            os.close(held)
+            benchfs.close(api_fd)
+            os._exit(0 if ok else 5)
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0, status
-        held.write("parent")
-        held.close()
-        print(sorted(os.listdir(prefix)), open(prefix + "/from-child").read())
+        # The parent's offset is its own, as after fork with two opens of the file.
+        assert os.lseek(held, 0, os.SEEK_CUR) == len(b"parent:")
+        os.close(held)
+        benchfs.close(api_fd)
+        print(sorted(os.listdir(prefix)), open(prefix + "/from-child").read(),
+              open(prefix + "/from-parent").read())
 """)
 
 
 def test_forked_children(bfs: benchfs.Interposition, tmp_path: Path) -> None:
-    """The router forgets the parent's connections in a forked child: a child forked
-    before the parent connected connects on its own; one forked after gets EBADF from
-    the parent's descriptors, never their data."""
+    """A forked child keeps its parent's clients: one forked before the parent
+    connected connects on its own; one forked after uses the parent's descriptors
+    (interposed and benchfs.open's), at the offsets they had."""
     bfs.client.makedirs("/forking", exist_ok=True)
     for name in bfs.client.listdir("/forking"):
         bfs.client.unlink(f"/forking/{name}")
@@ -289,9 +302,11 @@ def test_forked_children(bfs: benchfs.Interposition, tmp_path: Path) -> None:
     script.write_text(_FORKING)
     done = subprocess.run([sys.executable, str(script), "/forkbfs", str(bfs.registry)],
                           capture_output=True, text=True, timeout=120, check=False,
-                          env={**os.environ, "BENCHFS_TIMEOUT": "20"})
+                          env={**os.environ, "BENCHFS_TIMEOUT": "20",
+                               "BENCHFS_REGISTRY": str(bfs.registry)})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[0] == "['from-child', 'from-parent'] child"
+    assert done.stdout.split("\n")[0] == (
+        "['from-api', 'from-child', 'from-parent'] child parent:child")
 
 
 def test_code_under_the_prefix_runs_and_imports(pair: Pair,

@@ -7,6 +7,7 @@ checked through the drop-in API, and nothing may appear under the prefix on the 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -110,6 +111,34 @@ def test_children_start_in_the_virtual_working_directory(interposed: Interposed,
     output = check(interposed.run([str(script)], tmp_path))
     assert output.splitlines() == [f"{prefix}/cwd/here"] * 2 + [str(tmp_path)]
     assert interposed.read("/cwd/here/made") == b"x"
+
+
+def test_virtual_working_directory_reaches_the_environment_by_any_chdir(
+        interposed: Interposed, tmp_path: Path) -> None:
+    """The router itself keeps BENCHFS_INTERPOSE_CWD in step, so a reference to
+    os.chdir/os.fchdir taken before the startup hook ran updates it as well."""
+    prefix = interposed.prefix
+    script = _script(tmp_path, "captured.py", f"""
+        import os, subprocess, sys
+        def go(path, _chdir=os.chdir, _fchdir=os.fchdir):
+            if isinstance(path, int):
+                _fchdir(path)
+            else:
+                _chdir(path)
+            return os.environ.get("BENCHFS_INTERPOSE_CWD")
+        from benchfs.interpose import launch
+        launch.start_from_environment(os.environ["BENCHFS_INTERPOSE"])
+        os.makedirs("{prefix}/captured/deeper", exist_ok=True)
+        fd = os.open("{prefix}/captured/deeper", os.O_RDONLY)
+        print(go("{prefix}/captured"), go("/"), go(fd), go("/"))
+        """)
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, check=False,
+                          env={**os.environ,
+                               "BENCHFS_INTERPOSE": f"{prefix}={interposed.registry}"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [f"{prefix}/captured", "None", f"{prefix}/captured/deeper",
+                                   "None"]
 
 
 def test_subprocess_children_inherit(interposed: Interposed, tmp_path: Path) -> None:
