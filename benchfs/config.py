@@ -12,6 +12,7 @@ and do so before anything starts.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +115,8 @@ RULES: dict[str, Rule] = {
     "cluster_id": Rule("must be a string of 32 hex digits",
                        lambda v: isinstance(v, str) and len(v) == 32
                        and all(c in "0123456789abcdef" for c in v)),
+    "backend": Rule("must be an absolute directory path",
+                    lambda v: isinstance(v, str) and os.path.isabs(v)),
     "log_level": Rule(f"must be one of {', '.join(LOG_LEVELS)}",
                       lambda v: isinstance(v, str) and v.upper() in LOG_LEVELS),
 }

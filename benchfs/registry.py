@@ -45,6 +45,8 @@ class ClusterConfig:
     # Names this cluster in the hello's proofs (benchfs.auth): a proof made for
     # another cluster sharing the secret is worth nothing here.
     cluster_id: str = field(default_factory=lambda: secrets.token_hex(16))
+    # A directory this cluster caches and writes back to (benchfs.tools.backend).
+    backend: str | None = None
 
     def __post_init__(self) -> None:
         check_fields(self)

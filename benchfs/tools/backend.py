@@ -26,7 +26,7 @@ import stat
 from pathlib import Path
 
 from benchfs.client.client import Client
-from benchfs.registry import CLUSTER_FILE, atomic_write_json
+from benchfs.registry import CLUSTER_FILE, atomic_write_json, read_cluster_config
 from benchfs.tools.copy import COMPLETE, Copier, archive_options
 from benchfs.tools.diagnostics import Diagnostics
 from benchfs.tools.paths import Location
@@ -49,7 +49,7 @@ def record_backend(registry: Path, directory: Path) -> None:
 
 
 def backend_of(registry: Path) -> Path | None:
-    backend = json.loads((registry / CLUSTER_FILE).read_text()).get(BACKEND_KEY)
+    backend = read_cluster_config(registry).backend
     return None if backend is None else Path(backend)
 
 

@@ -152,7 +152,8 @@ CLUSTER_JSON_CASES = [
     ("chunk_size", 3), ("chunk_size", "4M"), ("chunk_size", 1 << 30),
     ("ucx_env", {"FOO": "x"}), ("ucx_env", {"UCX_TLS": 1}), ("ucx_env", []),
     ("permissions", "yes"), ("permissions", 1), ("peer_errors", None),
-    ("cluster_id", "xyz"), ("cluster_id", 7), ("replicas", 2),
+    ("cluster_id", "xyz"), ("cluster_id", 7), ("backend", "relative/dir"), ("backend", 3),
+    ("replicas", 2),
 ]
 
 
